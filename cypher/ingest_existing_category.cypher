@@ -1,0 +1,5 @@
+// Returns the Category nodes among the given keys: key and properties (embedding left out).
+// params: $keys (list of name values)
+UNWIND $keys AS key
+MATCH (n:Category {name: key})
+RETURN key, properties(n) AS props

@@ -1,0 +1,5 @@
+// Returns the selling points of a product with their embeddings (for near-duplicate checks): id, text, embedding.
+// params: $product (Product id)
+MATCH (:Product {id: $product})-[:HAS_SELLING_POINT]->(s:SellingPoint)
+RETURN s.id AS id, s.text AS text, s.embedding AS embedding
+ORDER BY id

@@ -1,0 +1,5 @@
+// Returns, per relationship type: type and relationships (count).
+// params: none
+MATCH ()-[r]->()
+RETURN type(r) AS type, count(*) AS relationships
+ORDER BY type

@@ -1,0 +1,3 @@
+"""kdcvg: knowledge-driven creative video generation for advertising (KD-CVG)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,354 @@
+"""Many ads from a job file, resumably.
+
+A job file is JSONL (one object a line) or CSV (a header row). Fields: `product`
+(required), `selling_points` (list, or `|`-separated in CSV) or `selling_point`,
+`id`, `format`, `duration`, `backend`, `seed`, `size` (WIDTHxHEIGHT), `model`
+and `options` (an object; JSON text in CSV). Problems are reported with row numbers.
+
+The output folder holds `<id>.mp4/.jpg/.json` per job and `manifest.json`, the
+state of every job (pending, done, failed with its reason), rewritten atomically
+after each change. A job is finished when its sidecar exists (it is written last)
+and the job's spec hash matches; a run started again skips those. Graph reads
+happen in this process; rendering runs here or in `spawn` worker processes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from kdcvg.errors import GenerationError, KdcvgError, ValidationError
+from kdcvg.generation.backends import CPU_BACKENDS
+from kdcvg.generation.base import AdJob
+from kdcvg.generation.outputs import OutputPaths, now_iso
+from kdcvg.generation.pipeline import (
+    PreparedJob,
+    check_job,
+    output_size,
+    parse_size,
+    prepare_job,
+    render_job,
+)
+from kdcvg.generation.references import ReferenceSource
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "kdcvg.batch/1"
+FIELDS = ("id", "product", "selling_points", "selling_point", "format", "duration", "backend",
+          "seed", "size", "model", "options")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+ProgressHook = Callable[[str, str, str], None]  # (job id, state, detail)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One valid row of a job file."""
+
+    row: int
+    id: str
+    job: AdJob
+    size: tuple[int, int] | None = None
+
+    @property
+    def spec(self) -> str:
+        """A hash of everything that shapes the output: a changed row is rendered again."""
+        text = json.dumps({"job": [self.job.product_id, list(self.job.selling_points),
+                                   self.job.format, self.job.duration_s, self.job.seed,
+                                   self.job.backend, dict(self.job.options)],
+                           "size": self.size}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row of a job file that cannot run, and why."""
+
+    file: str
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file} row {self.row}: {self.reason}"
+
+
+@dataclass
+class BatchSummary:
+    """What a run did: per-job states and reasons, in job-file order."""
+
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, state: str) -> int:
+        return sum(1 for j in self.jobs if j["state"] == state)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+
+def _records(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+    """(row number, record or a problem) per non-empty row of a CSV or JSONL file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise GenerationError(f"job file {path}: cannot read it ({e})") from e
+    out: list[tuple[int, dict[str, Any] | str]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        for record in reader:
+            row = reader.line_num
+            if None in record:
+                out.append((row, "has more cells than the header"))
+            elif any(v not in (None, "") for v in record.values()):
+                out.append((row, {k: v for k, v in record.items() if v not in (None, "")}))
+        return out
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        raise GenerationError(f"job file {path}: expected a .jsonl or .csv file")
+    for row, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            out.append((row, f"is not valid JSON ({e.msg} at column {e.colno})"))
+            continue
+        out.append((row, value if isinstance(value, dict) else "is not a JSON object"))
+    return out
+
+
+def _job_from(record: dict[str, Any], row: int, csv_file: bool) -> BatchJob:
+    """Build a job from one record; raises GenerationError naming the field."""
+    unknown = sorted(set(record) - set(FIELDS))
+    if unknown:
+        raise GenerationError(f"unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    if "product" not in record:
+        raise GenerationError("field 'product' is missing")
+    sps: Any = record.get("selling_points", record.get("selling_point"))
+    if sps is None:
+        raise GenerationError("field 'selling_points' (or 'selling_point') is missing")
+    if isinstance(sps, str):
+        sps = [s.strip() for s in sps.split("|")] if csv_file or "|" in sps else [sps]
+    if not isinstance(sps, list) or not all(isinstance(s, str) for s in sps):
+        raise GenerationError("field 'selling_points' must be a list of strings")
+    options = record.get("options", {})
+    if isinstance(options, str):
+        try:
+            options = json.loads(options)
+        except json.JSONDecodeError as e:
+            raise GenerationError(f"field 'options' is not a JSON object ({e.msg})") from e
+    if not isinstance(options, dict):
+        raise GenerationError("field 'options' must be an object")
+    if "model" in record:
+        options = {**options, "model": record["model"]}
+    try:
+        duration = int(record.get("duration", 6))
+        seed = int(record.get("seed", 0))
+    except (TypeError, ValueError) as e:
+        raise GenerationError(f"duration and seed must be whole numbers ({e})") from e
+    job_id = str(record.get("id", f"job-{row:04d}"))
+    if not _ID.match(job_id):
+        raise GenerationError(f"id {job_id!r} must be letters, digits, '.', '_' or '-' "
+                              "(it names the output files)")
+    job = AdJob(product_id=str(record["product"]), selling_points=tuple(sps),
+                format=str(record.get("format", "9:16")), duration_s=duration, seed=seed,
+                backend=str(record.get("backend", "compose")), options=options)
+    check_job(job)
+    size = parse_size(str(record["size"])) if "size" in record else None
+    output_size(job, size)
+    return BatchJob(row, job_id, job, size)
+
+
+def parse_jobs(path: str | os.PathLike[str]) -> tuple[list[BatchJob], list[BadRow]]:
+    """Read a job file; returns the valid jobs and one problem line per bad row.
+
+    Raises:
+        GenerationError: the file cannot be read or has no rows.
+    """
+    p = Path(path)
+    jobs: list[BatchJob] = []
+    problems: list[BadRow] = []
+    seen: dict[str, int] = {}
+    records = _records(p)
+    if not records:
+        raise GenerationError(f"job file {p} has no jobs")
+    for row, record in records:
+        if isinstance(record, str):
+            problems.append(BadRow(p.name, row, record))
+            continue
+        try:
+            job = _job_from(record, row, p.suffix.lower() == ".csv")
+        except GenerationError as e:
+            problems.append(BadRow(p.name, row, str(e)))
+            continue
+        if job.id in seen:
+            problems.append(BadRow(p.name, row, f"id {job.id!r} repeats row {seen[job.id]}"))
+            continue
+        seen[job.id] = row
+        jobs.append(job)
+    return jobs, problems
+
+
+class Manifest:
+    """The state of every job of an output folder, saved atomically after each change."""
+
+    def __init__(self, folder: Path, jobs_file: str) -> None:
+        self.path = folder / MANIFEST
+        self.data: dict[str, Any] = {"schema": MANIFEST_SCHEMA, "jobs_file": jobs_file, "jobs": {}}
+        if self.path.exists():
+            try:
+                loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise GenerationError(f"{self.path} is not a readable manifest ({e}); "
+                                      "move it away to start afresh") from e
+            if loaded.get("schema") == MANIFEST_SCHEMA:
+                self.data["jobs"] = loaded.get("jobs", {})
+        self.data["jobs_file"] = jobs_file
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        entry: dict[str, Any] = self.data["jobs"].get(job_id, {})
+        return entry
+
+    def set(self, job_id: str, **fields: Any) -> None:
+        self.data["jobs"][job_id] = {**self.get(job_id), **fields, "updated_at": now_iso()}
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_name(f".{MANIFEST}.partial")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def is_finished(folder: Path, job: BatchJob, manifest: Manifest) -> bool:
+    """Whether a job's ad exists complete (sidecar written last) and from the same spec."""
+    paths = OutputPaths.for_video(folder / f"{job.id}.mp4")
+    entry = manifest.get(job.id)
+    return (paths.sidecar.exists() and paths.video.exists()
+            and entry.get("state") == "done" and entry.get("spec") == job.spec)
+
+
+def _render_worker(prepared: PreparedJob, out: str, size: tuple[int, int] | None,
+                   clip_model: str | None) -> dict[str, Any]:
+    """Runs in a worker process: no graph access, only plain data in and out."""
+    record = render_job(prepared, out, size=size, clip_model=clip_model)
+    return {"metrics": {k: record["metrics"].get(k) for k in
+                        ("dynamic_degree", "motion_smoothness", "temporal_consistency",
+                         "motion_fidelity", "clip_score")},
+            "seconds": record["timings"]["total_s"]}
+
+
+def run_batch(
+    store: Any,
+    jobs_file: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    skip_bad: bool = False,
+    clip_model: str | None = None,
+    source: ReferenceSource | None = None,
+    progress: ProgressHook | None = None,
+) -> BatchSummary:
+    """Generate every job of `jobs_file` into `out_dir`, skipping finished ones.
+
+    Raises:
+        ValidationError: bad rows without `skip_bad` (nothing runs).
+        GenerationError: unreadable job file, unwritable output folder, workers < 1.
+    """
+    if workers < 1:
+        raise GenerationError(f"--workers must be at least 1, got {workers}")
+    jobs, problems = parse_jobs(jobs_file)
+    if problems and not skip_bad:
+        raise ValidationError([str(b) for b in problems],
+                              f"job file {jobs_file} (use --skip-bad to run the good rows)")
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GenerationError(f"output folder {folder}: cannot create it ({e.strerror})") from e
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise GenerationError(f"output folder {folder} is not writable; choose another --out")
+    manifest = Manifest(folder, str(jobs_file))
+    hook = progress or (lambda _id, _state, _detail: None)
+    summary = BatchSummary()
+    order: dict[str, dict[str, Any]] = {}
+
+    def finish(job_id: str, state: str, detail: str, **fields: Any) -> None:
+        manifest.set(job_id, state=state, error=detail if state == "failed" else None, **fields)
+        order[job_id].update(state=state, detail=detail, **fields)
+        hook(job_id, state, detail)
+
+    for bad in problems:  # only with --skip-bad
+        job_id = f"row-{bad.row:04d}"
+        order[job_id] = {"id": job_id, "row": bad.row}
+        finish(job_id, "failed", f"bad row {bad.row}: {bad.reason}", row=bad.row)
+
+    todo: list[tuple[BatchJob, PreparedJob]] = []
+    for job in jobs:
+        order[job.id] = {"id": job.id, "row": job.row}
+        if is_finished(folder, job, manifest):
+            order[job.id].update(state="skipped", detail="finished earlier")
+            hook(job.id, "skipped", "finished earlier")
+            continue
+        manifest.set(job.id, row=job.row, state="pending", spec=job.spec, video=f"{job.id}.mp4",
+                     error=None)
+        try:
+            todo.append((job, prepare_job(store, job.job, source)))
+        except KdcvgError as e:
+            finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
+
+    parallel = [(j, p) for j, p in todo if j.job.backend in CPU_BACKENDS] if workers > 1 else []
+    in_pool = {j.id for j, _ in parallel}
+    serial = [(j, p) for j, p in todo if j.id not in in_pool]
+    for job, prepared in serial:
+        hook(job.id, "running", "")
+        started = time.perf_counter()
+        try:
+            result = _render_worker(prepared, str(folder / f"{job.id}.mp4"), job.size, clip_model)
+        except KdcvgError as e:
+            finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
+            continue
+        finish(job.id, "done", f"{time.perf_counter() - started:.1f} s", **result)
+    if parallel:
+        _run_parallel(parallel, folder, workers, clip_model, finish, hook)
+    summary.jobs = sorted(order.values(), key=lambda j: j["row"])
+    return summary
+
+
+def _run_parallel(
+    todo: list[tuple[BatchJob, PreparedJob]],
+    folder: Path,
+    workers: int,
+    clip_model: str | None,
+    finish: Callable[..., None],
+    hook: ProgressHook,
+) -> None:
+    """Render jobs in `spawn` worker processes (the parent keeps the graph server)."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        running: dict[Future[dict[str, Any]], BatchJob] = {}
+        for job, prepared in todo:
+            future = pool.submit(_render_worker, prepared, str(folder / f"{job.id}.mp4"),
+                                 job.size, clip_model)
+            running[future] = job
+            hook(job.id, "queued", "")
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                try:
+                    result = future.result()
+                except KdcvgError as e:
+                    finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
+                    continue
+                except Exception as e:  # a worker that died takes its job with it
+                    finish(job.id, "failed", f"job {job.id} (row {job.row}): worker failed ({e})")
+                    continue
+                finish(job.id, "done", f"{result['seconds']:.1f} s", **result)

@@ -1,0 +1,199 @@
+"""`kdcvg generate ...`: one ad, a batch of ads, the HTML report (and MKR's distill).
+
+Handlers parse options, call `kdcvg.generation.pipeline` / `batch` / `report` and
+print; library errors (`KdcvgError`) become one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kdcvg.graph.cli_common import DbOption, Neo4jOption
+
+generate_app = typer.Typer(
+    help="Generate ad videos from the knowledge base: one ad, a batch, a report.",
+    no_args_is_help=True,
+)
+
+BackendOption = Annotated[str, typer.Option("--backend", help="Generator: compose (no weights) "
+                                            "or diffusers (MKR).")]
+ModelOption = Annotated[str | None, typer.Option("--model", help="Backend model folder "
+                                                 "(diffusers), passed as option model=PATH.")]
+OptionsOption = Annotated[list[str] | None, typer.Option(
+    "--option", "-o", help="Backend setting key=value (repeatable; values parse as JSON when "
+    "they can), e.g. -o steps=20 -o cta='Buy now'.")]
+ClipModelOption = Annotated[Path | None, typer.Option(
+    "--clip-model", help="Local CLIP folder for the CLIP score; without it the score is "
+    "recorded as not computed.", exists=True, file_okay=False)]
+SourceOption = Annotated[str, typer.Option("--references", help="Reference source: curated "
+                                           "(EXPRESSES links) or sar (trained retriever).")]
+
+
+def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str, Any]:
+    """`["steps=20", "cta=Buy now"]` -> `{"steps": 20, "cta": "Buy now"}`, plus `model`.
+
+    Raises:
+        typer.BadParameter: an item without `=`.
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--option")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    if model is not None:
+        options["model"] = model
+    return options
+
+
+def _source(name: str, store: Any) -> Any:
+    from kdcvg.generation.references import reference_source
+
+    if name == "curated":
+        from kdcvg.graph.embeddings import default_embedder
+
+        return reference_source(name, store, embedder_factory=default_embedder)
+    return reference_source(name, store)
+
+
+@generate_app.command("ad")
+def ad(
+    product: Annotated[str, typer.Option("--product", help="Product id.")],
+    selling_point: Annotated[list[str], typer.Option(
+        "--selling-point", "-s", help="Selling point id or free text; repeat for several "
+        "scenes, in order.")],
+    out: Annotated[Path, typer.Option("--out", help="Output .mp4 (poster .jpg and sidecar "
+                                      ".json are written beside it).")],
+    format: Annotated[str, typer.Option("--format", help="9:16, 1:1 or 16:9.")] = "9:16",
+    duration: Annotated[int, typer.Option("--duration", help="Seconds: 6, 15 or 30.")] = 6,
+    backend: BackendOption = "compose",
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 0,
+    size: Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT with the format's "
+                                             "aspect, e.g. 1080x1920 [default: 720x1280 for "
+                                             "9:16].")] = None,
+    model: ModelOption = None,
+    option: OptionsOption = None,
+    clip_model: ClipModelOption = None,
+    references: SourceOption = "curated",
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+) -> None:
+    """Generate one ad: a scene per selling point, then a call to action.
+
+    Example: kdcvg generate ad --product p1 -s sp-p1-1 -s "Fits any bag" --out ad.mp4
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from kdcvg.generation.base import AdJob
+    from kdcvg.generation.pipeline import generate_ad, parse_size
+    from kdcvg.graph.cli_common import store_from_options
+
+    job = AdJob(product_id=product, selling_points=tuple(selling_point), format=format,
+                duration_s=duration, seed=seed, backend=backend,
+                options=parse_options(option, model))
+    frame_size = parse_size(size) if size else None
+    with store_from_options(db, neo4j) as store, Progress(
+        TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(), transient=True,
+    ) as bar:
+        task = bar.add_task("frames", total=None)
+        record = generate_ad(
+            store, job, out, source=_source(references, store), size=frame_size,
+            clip_model=clip_model,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    m = record["metrics"]
+    typer.echo(f"wrote {out} ({record['output']['size'][0]}x{record['output']['size'][1]}, "
+               f"{record['output']['duration_s']} s) with {Path(out).with_suffix('.jpg').name} "
+               f"and {Path(out).with_suffix('.json').name}")
+    typer.echo(f"dynamic degree {m.get('dynamic_degree')}, motion smoothness "
+               f"{m.get('motion_smoothness')}, temporal consistency "
+               f"{m.get('temporal_consistency')}, motion fidelity {m.get('motion_fidelity')}, "
+               f"CLIP score {m.get('clip_score') if m.get('clip_score') is not None else 'n/a'}")
+
+
+@generate_app.command("batch")
+def batch(
+    jobs: Annotated[Path, typer.Argument(help="Job file (.jsonl or .csv), one ad per row.",
+                                         exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (manifest.json and the "
+                                      "ads).")],
+    workers: Annotated[int, typer.Option("--workers", help="Parallel render processes (CPU "
+                                         "backends).", min=1)] = 1,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Run the good rows when some "
+                                           "are bad (otherwise nothing runs).")] = False,
+    clip_model: ClipModelOption = None,
+    references: SourceOption = "curated",
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+) -> None:
+    """Generate every job of a job file; a second run skips finished jobs.
+
+    Example: kdcvg generate batch examples/jobs.jsonl --out out/batch --workers 2
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from kdcvg.generation.batch import parse_jobs, run_batch
+    from kdcvg.graph.cli_common import store_from_options
+
+    total = len(parse_jobs(jobs)[0])
+    console = Console(stderr=True)
+    with store_from_options(db, neo4j) as store, Progress(
+        TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"), console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("jobs", total=total, last="")
+
+        def hook(job_id: str, state: str, detail: str) -> None:
+            if state in ("done", "failed", "skipped"):
+                bar.advance(task)
+            bar.update(task, last=f"{job_id}: {state}")
+
+        summary = run_batch(store, jobs, out, workers=workers, skip_bad=skip_bad,
+                            clip_model=str(clip_model) if clip_model else None,
+                            source=_source(references, store), progress=hook)
+    table = Table(title=f"{jobs.name} -> {out}")
+    for column in ("row", "job", "state", "detail"):
+        table.add_column(column)
+    for j in summary.jobs:
+        table.add_row(str(j["row"]), j["id"], j["state"], j.get("detail") or "")
+    Console().print(table)
+    for j in summary.jobs:  # whole reasons, unwrapped, one line each
+        if j["state"] == "failed":
+            typer.echo(f"failed: {j.get('detail')}", err=True)
+    typer.echo(f"{summary.count('done')} done, {summary.count('skipped')} skipped, "
+               f"{summary.failed} failed; manifest: {Path(out) / 'manifest.json'}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@generate_app.command("report")
+def report(
+    folder: Annotated[Path, typer.Argument(help="Folder of generated ads (their .json "
+                                           "sidecars).", exists=True, file_okay=False)],
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file [default: "
+                                             "FOLDER/report.html].")] = None,
+) -> None:
+    """Write a self-contained HTML page: a card per ad with player, references, metrics."""
+    from kdcvg.generation.report import write_report
+
+    path, count = write_report(folder, out)
+    typer.echo(f"wrote {path} ({count} ads); open it in a browser")
+
+
+try:  # MKR's distillation command, when that module is installed
+    from kdcvg.generation.diffusion.cli import distill
+except ModuleNotFoundError as _e:
+    if _e.name not in ("kdcvg.generation.diffusion.cli", "kdcvg.generation.diffusion"):
+        raise
+else:
+    generate_app.command("distill")(distill)

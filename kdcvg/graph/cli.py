@@ -1,0 +1,261 @@
+"""`kdcvg graph ...`: curate and query the ACKB. Commands parse, call library code and print."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kdcvg.errors import ValidationError
+from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_from_options
+
+graph_app = typer.Typer(help="Curate and query the knowledge graph (ACKB).", no_args_is_help=True)
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = None) -> None:
+    """A table for people, or JSON for programs; vectors are summarised in tables."""
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column]
+            if isinstance(value, list) and len(value) > 8:
+                value = f"[{len(value)} values]"
+            cells.append("" if value is None else str(value))
+        table.add_row(*cells)
+    Console().print(table if rows else "(no rows)")
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    """`k=v` pairs; a value that parses as JSON (number, list, true) is taken as such."""
+    out: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@graph_app.command()
+def init(db: DbOption = None, neo4j: Neo4jOption = None) -> None:
+    """Create the schema (uniqueness constraints, vector indexes); safe to run again."""
+    with store_from_options(db, neo4j):
+        typer.echo("schema ready")
+
+
+@graph_app.command()
+def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False) -> None:
+    """Counts per label and relationship type, and embedding coverage."""
+    with store_from_options(db, neo4j) as store:
+        result = store.stats()  # type: ignore[attr-defined]
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    rows = [{"label": label, "nodes": c["nodes"], "with_embedding": c["with_embedding"],
+             "coverage": f"{c['with_embedding'] / c['nodes']:.0%}" if c["nodes"] else "-"}
+            for label, c in result["nodes"].items()]
+    print_rows(rows, False, "nodes")
+    print_rows([{"type": t, "relationships": n} for t, n in result["relationships"].items()],
+               False, "relationships")
+
+
+@graph_app.command()
+def queries() -> None:
+    """List the named queries in cypher/ with what they return and their parameters."""
+    from kdcvg.graph.queries import list_queries
+
+    print_rows([{"name": q.name, "params": ", ".join(q.params), "returns": q.description}
+                for q in list_queries() if not q.name.startswith(("ingest_", "schema_"))],
+               False, "named queries")
+
+
+@graph_app.command()
+def query(
+    name: Annotated[str, typer.Argument(help="Query name (a file in cypher/); see `graph queries`.")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
+    db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
+) -> None:
+    """Run a named query and print its rows."""
+    from kdcvg.errors import QueryError
+    from kdcvg.graph.queries import load_query
+
+    params = _parse_params(param)
+    named = load_query(name)
+    missing = [p for p in named.params if p not in params]
+    if missing:
+        raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
+    with store_from_options(db, neo4j) as store:
+        rows = store.query(name, **params)  # type: ignore[attr-defined]
+    print_rows(rows, as_json, name)
+
+
+@graph_app.command()
+def cypher(
+    text: Annotated[str, typer.Argument(help="Read-only Cypher, e.g. \"MATCH (p:Product) RETURN p.id\".")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
+    db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
+) -> None:
+    """Run ad-hoc read-only Cypher (writes are refused; nothing is committed)."""
+    with store_from_options(db, neo4j) as store:
+        rows = store.cypher(text, _parse_params(param))  # type: ignore[attr-defined]
+    print_rows(rows, as_json)
+
+
+@graph_app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="CSV or JSONL files of records.",
+                                                exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
+    bulk: Annotated[bool, typer.Option("--bulk", help="Fast first load into an empty embedded "
+                                       "database (still validated, all or nothing).")] = False,
+    db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
+) -> None:
+    """Validate, then write curator files: one transaction per file, merged on ids."""
+    from rich.progress import Progress
+
+    from kdcvg.graph.embeddings import default_embedder
+    from kdcvg.graph.ingest import diff_batch, write_batch
+    from kdcvg.graph.records import read_batch
+
+    batches = []
+    problems: list[str] = []
+    for path in files:  # every file is checked before any is written
+        try:
+            batches.append((path, read_batch(path)))
+        except ValidationError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise ValidationError(problems, "ingest")
+    reports = {}
+    with store_from_options(db, neo4j) as store:
+        for path, batch in batches:
+            if dry_run:
+                reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]
+                continue
+            total = sum(batch.counts().values())
+            with Progress(transient=True, disable=as_json) as bar:
+                task = bar.add_task(f"{path.name}", total=total)
+
+                def advance(n: int, bar: Progress = bar, task: Any = task) -> None:
+                    bar.advance(task, n)
+
+                if bulk:
+                    from kdcvg.graph.bulk import bulk_load
+
+                    report = bulk_load(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
+                else:
+                    report = write_batch(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
+            reports[str(path)] = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2))
+        return
+    for path_name, summary in reports.items():
+        if dry_run:
+            rows = [{"kind": k, "create": summary["created"][k], "change": summary["changed"][k],
+                     "unchanged": summary["unchanged"][k]} for k in summary["created"]]
+            print_rows(rows, False, f"{path_name} (dry run: nothing written)")
+        else:
+            parts = ", ".join(f"{n} {k}" for k, n in summary["written"].items())
+            typer.echo(f"{path_name}: merged {parts}; {summary['embedded']} embeddings computed")
+
+
+@graph_app.command("add-selling-point")
+def add_selling_point(
+    text: Annotated[str, typer.Argument(help="The selling point, as an ad would say it.")],
+    product: Annotated[str, typer.Option("--product", help="Product id.")],
+    force: Annotated[bool, typer.Option("--force", help="Add even if a near-duplicate exists.")] = False,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0,
+                                             help="Cosine similarity that counts as a near-duplicate.")] = 0.92,
+    db: DbOption = None, neo4j: Neo4jOption = None,
+) -> None:
+    """Add a selling point to a product; near-duplicates of its existing ones are refused."""
+    from kdcvg.graph.curate import add_selling_point as add
+    from kdcvg.graph.embeddings import default_embedder
+
+    with store_from_options(db, neo4j) as store:
+        added = add(store, default_embedder(), product, text, force=force,  # type: ignore[arg-type]
+                    threshold=threshold)
+    near = f" (nearest: {added.nearest}, cosine {added.similarity:.2f})" if added.nearest else ""
+    typer.echo(f"added {added.id}{near}")
+
+
+@graph_app.command()
+def link(
+    clip: Annotated[str, typer.Option("--clip", help="Clip id.")],
+    selling_point: Annotated[str, typer.Option("--selling-point", help="SellingPoint id.")],
+    weight: Annotated[float, typer.Option("--weight", min=0.0, max=1.0, help="How strongly.")] = 1.0,
+    db: DbOption = None, neo4j: Neo4jOption = None,
+) -> None:
+    """Curate a link: this clip expresses this selling point (source: curated)."""
+    from kdcvg.graph.curate import link_clip
+
+    with store_from_options(db, neo4j) as store:
+        link_clip(store, clip, selling_point, weight)  # type: ignore[arg-type]
+    typer.echo(f"linked {clip} -[:EXPRESSES {{weight: {weight}, source: curated}}]-> {selling_point}")
+
+
+@graph_app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="Output .pt file; ids go beside it as .ids.json.")],
+    fmt: Annotated[str, typer.Option("--format", help="Export format (pyg: a HeteroData).")] = "pyg",
+    db: DbOption = None, neo4j: Neo4jOption = None,
+) -> None:
+    """Export the graph for training (PyTorch Geometric HeteroData)."""
+    if fmt != "pyg":
+        raise typer.BadParameter(f"{fmt!r} is not supported; expected pyg", param_hint="--format")
+    from kdcvg.graph.export import export_graph, save_export
+
+    with store_from_options(db, neo4j) as store:
+        data, id_maps = export_graph(store)
+    ids = save_export(data, id_maps, out)
+    sizes = ", ".join(f"{nt} {len(keys)}" for nt, keys in id_maps.items())
+    typer.echo(f"wrote {out} ({sizes}; {data.num_edges} edges) and {ids}")
+
+
+@graph_app.command()
+def serve(
+    db: DbOption = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Bolt port on 127.0.0.1.")] = 7687,
+) -> None:
+    """Run the embedded server in the foreground so several commands can share it (Ctrl-C stops)."""
+    from kdcvg.config import resolve_store
+    from kdcvg.graph.server import EMBEDDED_DATABASE, EmbeddedServer
+    from kdcvg.graph.store import open_store
+
+    config = resolve_store(db=db or resolve_store().db)
+    server = EmbeddedServer(config.db, bolt_port=port).start()
+    try:
+        server.lock.record(server.uri, {"password": server.password, "database": EMBEDDED_DATABASE})
+        served = config.__class__(neo4j_uri=server.uri, user=server.auth[0],
+                                  password=server.password, database=EMBEDDED_DATABASE)
+        with open_store(served, init=False) as store:
+            store.server = server  # so that init_schema makes the vector indexes in-process
+            store.init_schema()
+        typer.echo(f"serving {config.db} on {server.uri} (user root, database {EMBEDDED_DATABASE})")
+        typer.echo(f"other kdcvg commands: --neo4j {server.uri}  (credentials are picked up "
+                   "from the database folder)")
+        typer.echo(f"cypher-shell: -a {server.uri} -u root -p {server.password} -d {EMBEDDED_DATABASE}")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        typer.echo("stopping")
+    finally:
+        server.stop()

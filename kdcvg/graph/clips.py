@@ -1,0 +1,408 @@
+"""Video-file ingest: probe, keyframe sheet, motion descriptor, pattern links, graph write.
+
+Analysis (`analyse_file`) is pure computation on one file and runs in worker
+processes (`spawn`: the embedded JVM lives only in the parent). The parent
+checks content hashes, builds an `IngestBatch` per file and writes it with
+`write_batch`, so each file goes in completely or not at all.
+
+Sidecars: `<video>.json` beside the file (e.g. `pour.mp4.json`), or rows of a
+CSV manifest with columns `file,id,caption,product,selling_points,tags`
+(`selling_points`: `sp-1:0.9;sp-2`, weight 1.0 when left out; `tags`: `a;b`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kdcvg.errors import KdcvgError, VideoError
+from kdcvg.graph.motion import (
+    DEFAULT_SETTINGS,
+    DEFAULT_THRESHOLDS,
+    DETECTABLE_PATTERNS,
+    FlowSettings,
+    analysis_rate,
+    classify,
+    describe_frames,
+    named_fields,
+)
+
+KEYFRAMES = 4
+ClipProgress = Callable[[str, int], None]  # (file done, frames analysed in it)
+
+
+class ClipError(KdcvgError):
+    """A video file or its sidecar cannot be ingested."""
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """What a curator says about a file: all optional."""
+
+    id: str | None = None
+    caption: str | None = None
+    product: str | None = None
+    selling_points: tuple[tuple[str, float], ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class ClipAnalysis:
+    """One analysed file: the Clip row and its automatic motion links."""
+
+    path: str
+    row: dict[str, Any]
+    patterns: list[tuple[str, float]]
+    frames: int
+    sidecar: Sidecar
+
+
+@dataclass
+class ClipIngestSummary:
+    """What `ingest_clips` did: ids written, ids unchanged, (path, reason) failures."""
+
+    ingested: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def slug(name: str) -> str:
+    """Default clip id of a file: its name without suffixes, lower-case, other runs -> "-"."""
+    stem = Path(name).name.split(".")[0]
+    text = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return text or "clip"
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Video files under `paths` (files as given, folders searched recursively), and failures."""
+    from kdcvg.generation.video import VIDEO_SUFFIXES
+
+    found: list[Path] = []
+    failed: list[tuple[str, str]] = []
+    for p in paths:
+        if p.is_dir():
+            try:
+                found += sorted(
+                    f for f in p.rglob("*") if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()
+                )
+            except OSError as e:
+                failed.append((str(p), f"folder cannot be read ({e.strerror})"))
+        elif p.exists():
+            found.append(p)
+        else:
+            failed.append((str(p), "no such file or folder"))
+    return found, failed
+
+
+def _parse_links(text: str, where: str) -> tuple[tuple[str, float], ...]:
+    links = []
+    for part in filter(None, (s.strip() for s in text.split(";"))):
+        sp, _, weight = part.partition(":")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError as e:
+            raise ClipError(f"{where}: selling point weight {weight!r} is not a number") from e
+        if not 0.0 < w <= 1.0:
+            raise ClipError(f"{where}: selling point weight must be in (0, 1], got {w}")
+        links.append((sp.strip(), w))
+    return tuple(links)
+
+
+def read_sidecar(video: Path) -> Sidecar:
+    """The `<video>.json` beside a file, or an empty sidecar when there is none.
+
+    Raises:
+        ClipError: the JSON is malformed or has a field of the wrong type.
+    """
+    path = video.with_name(video.name + ".json")
+    if not path.exists():
+        return Sidecar()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ClipError(f"{path}: sidecar is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ClipError(f"{path}: sidecar must be a JSON object, got {type(data).__name__}")
+    sps = data.get("selling_points", [])
+    if not isinstance(sps, list):
+        raise ClipError(f"{path}: selling_points must be a list of ids or {{id, weight}} objects")
+    links = []
+    for item in sps:
+        if isinstance(item, str):
+            links.append((item, 1.0))
+        elif isinstance(item, dict) and "id" in item:
+            links += _parse_links(f"{item['id']}:{item.get('weight', 1.0)}", str(path))
+        else:
+            raise ClipError(
+                f"{path}: selling_points entry {item!r} is neither an id nor {{id, weight}}"
+            )
+    return Sidecar(
+        id=data.get("id"),
+        caption=data.get("caption"),
+        product=data.get("product"),
+        selling_points=tuple(links),
+        tags=tuple(data.get("tags", [])),
+    )
+
+
+def read_manifest(path: Path) -> dict[str, Sidecar]:
+    """CSV manifest rows by resolved file path (relative paths are relative to the manifest).
+
+    Raises:
+        ClipError: unreadable file, missing `file` column, or a bad weight (line named).
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise ClipError(f"{path}: manifest cannot be read ({e.strerror})") from e
+    if rows and "file" not in rows[0]:
+        raise ClipError(f"{path}: manifest needs a 'file' column, found {', '.join(rows[0])}")
+    out = {}
+    for n, row in enumerate(rows, start=2):
+        where = f"{path}:{n}"
+        file = (path.parent / row["file"]).resolve()
+        out[str(file)] = Sidecar(
+            id=row.get("id") or None,
+            caption=row.get("caption") or None,
+            product=row.get("product") or None,
+            selling_points=_parse_links(row.get("selling_points") or "", where),
+            tags=tuple(t for t in (row.get("tags") or "").split(";") if t),
+        )
+    return out
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of the file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _keep_keyframes(
+    frames: Iterator[np.ndarray], expected: int, out: list[np.ndarray]
+) -> Iterator[np.ndarray]:
+    """Pass frames through, keeping about `KEYFRAMES` evenly spaced ones in `out`."""
+    wanted = {int(round(i * max(0, expected - 1) / (KEYFRAMES - 1))) for i in range(KEYFRAMES)}
+    last = None
+    for i, frame in enumerate(frames):
+        if i in wanted:
+            out.append(frame)
+        last = frame
+        yield frame
+    if last is not None and len(out) < KEYFRAMES and (not out or out[-1] is not last):
+        out.append(last)
+
+
+def analyse_file(
+    path: str, sidecar: Sidecar, thumbs: str, settings: FlowSettings = DEFAULT_SETTINGS
+) -> ClipAnalysis:
+    """Probe, describe and classify one file; write its keyframe sheet. Runs in a worker.
+
+    Raises:
+        VideoError: unreadable, truncated, empty or frameless file (message names the file).
+    """
+    from kdcvg.generation.video import contact_sheet, iter_frames, probe, write_jpeg
+
+    p = Path(path)
+    info = probe(p)
+    rate = analysis_rate(info.duration_s, info.fps, settings)
+    expected = max(2, int(info.duration_s * rate))
+    keys: list[np.ndarray] = []
+    count = 0
+
+    def tick() -> None:
+        nonlocal count
+        count += 1
+
+    frames = _keep_keyframes(
+        iter_frames(p, sample_fps=rate, max_side=settings.max_side), expected, keys
+    )
+    try:
+        descriptor = describe_frames(frames, rate, settings=settings, on_frame=tick)
+    except VideoError as e:
+        if "at least 2 frames" in str(e):
+            raise VideoError(f"{p}: fewer than 2 decodable frames, cannot measure motion") from e
+        raise
+    clip_id = sidecar.id or slug(p.name)
+    thumb = Path(thumbs) / f"{clip_id}.jpg"
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    write_jpeg(thumb, contact_sheet(keys[:KEYFRAMES], columns=KEYFRAMES, tile_width=128))
+    row: dict[str, Any] = {
+        "id": clip_id,
+        "uri": str(p.resolve()),
+        "caption": sidecar.caption or p.stem.replace("_", " ").replace("-", " "),
+        "duration_s": round(info.duration_s, 3),
+        "fps": round(info.fps, 3),
+        "width": info.width,
+        "height": info.height,
+        "motion": [round(float(x), 6) for x in descriptor],
+        "content_hash": content_hash(p),
+        "thumb": str(thumb.resolve()),
+        **named_fields(descriptor),
+    }
+    if sidecar.product:
+        row["product"] = sidecar.product
+    if sidecar.tags:
+        row["tags"] = list(sidecar.tags)
+    return ClipAnalysis(str(p), row, classify(descriptor, DEFAULT_THRESHOLDS), count, sidecar)
+
+
+def _analyse_safely(path: str, sidecar: Sidecar, thumbs: str) -> ClipAnalysis | str:
+    """`analyse_file` for a pool: an expected failure comes back as its one-line reason."""
+    try:
+        return analyse_file(path, sidecar, thumbs)
+    except KdcvgError as e:
+        return str(e).splitlines()[0]
+    except (OSError, ValueError, RuntimeError) as e:  # the decoder's own, rarely
+        return f"{path}: analysis failed ({type(e).__name__}: {e})"
+
+
+def _analyses(
+    jobs: list[tuple[str, Sidecar]], thumbs: str, workers: int
+) -> Iterator[tuple[str, ClipAnalysis | str]]:
+    if workers <= 1:
+        for path, sidecar in jobs:
+            yield path, _analyse_safely(path, sidecar, thumbs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_analyse_safely, path, sidecar, thumbs): path for path, sidecar in jobs
+        }
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
+def _batch_for(analysis: ClipAnalysis, curated: set[str], missing_patterns: set[str]) -> Any:
+    from kdcvg.graph.demo_catalog import MOTION_PATTERNS
+    from kdcvg.graph.records import IngestBatch
+
+    batch = IngestBatch()
+    row = analysis.row
+    batch.add_node("Clip", dict(row), where=analysis.path)
+    vocab = {m.name: m for m in MOTION_PATTERNS}
+    for name, score in analysis.patterns:
+        if name in missing_patterns:
+            m = vocab[name]
+            batch.add_node(
+                "MotionPattern", {"name": name, "kind": m.kind, "description": m.description}
+            )
+        if name not in curated:  # a curator's link beats the classifier's
+            batch.add_link(
+                "HAS_MOTION",
+                row["id"],
+                name,
+                {"score": score, "source": "auto"},
+                where=analysis.path,
+            )
+    if analysis.sidecar.product:
+        batch.add_link("SHOWS", row["id"], analysis.sidecar.product, where=analysis.path)
+    for sp, weight in analysis.sidecar.selling_points:
+        batch.add_link(
+            "EXPRESSES", row["id"], sp, {"weight": weight, "source": "curated"}, where=analysis.path
+        )
+    return batch
+
+
+def ingest_clips(
+    store: Any,
+    paths: Iterable[Path],
+    home: Path,
+    embedder: Any,
+    *,
+    manifest: Path | None = None,
+    workers: int = 1,
+    progress: ClipProgress | None = None,
+) -> ClipIngestSummary:
+    """Analyse video files and write them to the graph, one all-or-nothing batch per file.
+
+    Args:
+        store: an open `Store`.
+        paths: video files and folders.
+        home: the store folder; keyframe sheets go to `home / "thumbs"`.
+        embedder: embeds captions (and new motion-pattern descriptions).
+        manifest: optional CSV manifest (see the module docstring).
+        workers: analysis processes (1: in this process).
+        progress: called with (path, frames analysed) as each file finishes.
+
+    Returns:
+        Ids written, ids unchanged (same content hash), and (path, reason) failures;
+        a failed file writes nothing.
+    """
+    from kdcvg.graph.ingest import existing_nodes, write_batch
+
+    if workers < 1:
+        raise ClipError(f"--workers must be at least 1, got {workers}")
+    summary = ClipIngestSummary()
+    files, summary.failed = discover(paths)
+    sidecars = read_manifest(manifest) if manifest is not None else {}
+    jobs: list[tuple[str, Sidecar]] = []
+    for f in files:
+        try:
+            jobs.append((str(f), sidecars.get(str(f.resolve())) or read_sidecar(f)))
+        except ClipError as e:
+            summary.failed.append((str(f), str(e)))
+    products = {sc.product for _, sc in jobs if sc.product}
+    known_products = set(existing_nodes(store, "Product", sorted(products))) if products else set()
+    selling = {sp for _, sc in jobs for sp, _ in sc.selling_points}
+    known_sps = set(existing_nodes(store, "SellingPoint", sorted(selling))) if selling else set()
+    ready = []
+    for path, sc in jobs:
+        if sc.product and sc.product not in known_products:
+            summary.failed.append(
+                (
+                    path,
+                    f"{path}: sidecar names product {sc.product!r}, which "
+                    "does not exist; ingest the product first",
+                )
+            )
+        elif missing := [sp for sp, _ in sc.selling_points if sp not in known_sps]:
+            summary.failed.append(
+                (
+                    path,
+                    f"{path}: sidecar names selling point {missing[0]!r}, "
+                    "which does not exist; ingest it first",
+                )
+            )
+        else:
+            ready.append((path, sc))
+    missing_patterns = set(DETECTABLE_PATTERNS) - set(
+        existing_nodes(store, "MotionPattern", list(DETECTABLE_PATTERNS))
+    )
+    thumbs = str(home / "thumbs")
+    for path, result in _analyses(ready, thumbs, workers):
+        if isinstance(result, str):
+            summary.failed.append((path, result))
+            if progress:
+                progress(path, 0)
+            continue
+        clip_id = result.row["id"]
+        old = store.query("clip_hashes", ids=[clip_id])
+        if old and old[0]["content_hash"] == result.row["content_hash"]:
+            summary.unchanged.append(clip_id)
+        else:
+            curated = {r["pattern"] for r in store.query("clip_curated_motion", ids=[clip_id])}
+            try:
+                write_batch(store, _batch_for(result, curated, missing_patterns), embedder)
+            except KdcvgError as e:
+                summary.failed.append((path, f"{path}: not written ({str(e).splitlines()[0]})"))
+            else:
+                missing_patterns -= {name for name, _ in result.patterns}
+                summary.ingested.append(clip_id)
+        if progress:
+            progress(path, result.frames)
+    return summary

@@ -1,0 +1,115 @@
+"""`kdcvg clips ingest ...` and `kdcvg demo build`: parse options, call the library, print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kdcvg.graph.cli_common import DbOption, Neo4jOption, store_config, store_from_options
+
+clips_app = typer.Typer(
+    help="Ingest video files into the ACKB (motion descriptors, patterns).", no_args_is_help=True
+)
+demo_app = typer.Typer(help="Build the demo ACKB the project renders itself.", no_args_is_help=True)
+
+
+@clips_app.command("ingest")
+def ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Video files (mp4, mov, webm, mkv, gif) and folders (searched recursively)."
+        ),
+    ],
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            exists=True,
+            dir_okay=False,
+            help="CSV sidecar: file,id,caption,product,selling_points,tags.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")
+    ] = 1,
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+) -> None:
+    """Analyse video files and link them to motion patterns; exit 1 if any file failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from kdcvg.graph.clips import discover, ingest_clips
+    from kdcvg.graph.embeddings import default_embedder
+
+    files, _ = discover(paths)
+    home = store_config(db, neo4j).home
+    with (
+        store_from_options(db, neo4j) as store,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[frames]} frames"),
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("clips", total=len(files), frames=0)
+        frames_seen = 0
+
+        def tick(path: str, frames: int) -> None:
+            nonlocal frames_seen
+            frames_seen += frames
+            bar.update(task, advance=1, frames=frames_seen)
+
+        summary = ingest_clips(
+            store,
+            paths,
+            home,
+            default_embedder(),
+            manifest=manifest,
+            workers=workers,
+            progress=tick,
+        )
+    typer.echo(
+        f"ingested {len(summary.ingested)}, unchanged {len(summary.unchanged)}, "
+        f"failed {len(summary.failed)}"
+    )
+    for path, reason in summary.failed:
+        print(
+            f"failed: {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr
+        )
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@demo_app.command("build")
+def build(
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")
+    ] = 1,
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+) -> None:
+    """Render the demo clips under <store folder>/demo_clips and build the demo ACKB."""
+    from rich.progress import Progress
+
+    from kdcvg.graph.demo import build_demo
+
+    home = store_config(db, neo4j).home
+    with store_from_options(db, neo4j) as store, Progress(transient=True) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done)  # type: ignore[arg-type]
+
+        report = build_demo(store, home, progress, workers=workers)
+    typer.echo(
+        f"demo ACKB built: {report.rendered} clips rendered, {len(report.ingested)} "
+        f"ingested, {len(report.unchanged)} unchanged; clips in {report.clip_dir}"
+    )

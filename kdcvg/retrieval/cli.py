@@ -1,0 +1,138 @@
+"""`kdcvg sar ...`: train, retrieve, feedback, eval. Handlers parse, call library code, print."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kdcvg.graph.cli_common import (
+    DbOption,
+    JsonOption,
+    Neo4jOption,
+    store_config,
+    store_from_options,
+)
+
+sar_app = typer.Typer(help="SAR: retrieve the clips that express a selling point.",
+                      no_args_is_help=True)
+
+
+@sar_app.command()
+def train(
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Supervised epochs (max) [default: 60].")
+                      ] = None,
+    ppo_steps: Annotated[int | None, typer.Option(min=1, help="RL environment steps "
+                                                  "[default: 512].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of split, batches, weights, rollouts.")] = 0,
+    rl: Annotated[str, typer.Option(help="RL stage: ppo, reinforce or none.")] = "ppo",
+) -> None:
+    """Train SC-GAT on curated links, refine it with the reward loop, save under <home>/sar/."""
+    from rich.progress import Progress
+
+    from kdcvg.retrieval.pipeline import train_sar
+
+    if rl not in ("ppo", "reinforce", "none"):
+        raise typer.BadParameter(f"--rl must be ppo, reinforce or none, got {rl!r}")
+    home = store_config(db, neo4j).home
+    with store_from_options(db, neo4j) as store, Progress(transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int, line: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, description=f"{stage} {line}")
+
+        model = train_sar(store, home, epochs, ppo_steps, seed, progress, rl)
+    for r in model.reports:
+        shown = "  ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items())
+        typer.echo(f"{r['stage']}: {r['steps']} steps (best {r['best']}) {shown} "
+                   f"in {r['seconds']:.1f}s")
+    typer.echo(f"saved {home / 'sar' / 'model'}")
+
+
+@sar_app.command()
+def retrieve(
+    text: Annotated[str, typer.Argument(help="Selling-point text (may be new to the graph).")],
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+    product: Annotated[str | None, typer.Option(help="Product id the text belongs to.")] = None,
+    category: Annotated[str | None, typer.Option(help="Category name.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Clips to return.")] = 10,
+    json_out: JsonOption = False,
+) -> None:
+    """Ranked clips with score, caption, motion patterns and the neighbours that explain them."""
+    from kdcvg.retrieval.retrieve import SarRetriever
+
+    home = store_config(db, neo4j).home
+    with store_from_options(db, neo4j) as store:
+        result = SarRetriever.load(store, home).retrieve(text, product, category, k)
+    if json_out:
+        typer.echo(json.dumps(asdict(result), indent=2))
+        return
+    via = ", ".join(f"{n.node_type}:{n.key} ({n.weight:.2f})" for n in result.query_neighbours)
+    typer.echo(f"query: {result.query}" + (f"  [known {result.known_selling_point}]"
+                                            if result.known_selling_point else ""))
+    typer.echo(f"attends to: {via or '-'}")
+    for rank, h in enumerate(result.hits, 1):
+        motion = ", ".join(f"{n} {s:.2f}" for n, s in h.motion_patterns) or "-"
+        why = ", ".join(f"{n.key} ({n.weight:.2f})" for n in h.neighbours) or "-"
+        typer.echo(f"{rank:>3}. {h.score:7.3f}  {h.clip_id}  {h.caption}")
+        typer.echo(f"       motion: {motion}   linked: {why}")
+
+
+@sar_app.command()
+def feedback(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="JSONL or CSV: clip, selling_point, rating (1-5) "
+                                         "or clicks and impressions.")],
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+) -> None:
+    """Record user feedback; the next `sar train` uses it as a reward."""
+    from kdcvg.retrieval.feedback import append_feedback, read_feedback
+    from kdcvg.retrieval.model import sar_dir
+
+    home = store_config(db, neo4j).home
+    with store_from_options(db, neo4j) as store:
+        clips = {r["clip"] for r in store.query("sar_clip_texts")}
+        sps = {r["selling_point"] for r in store.query("sar_selling_point_texts")}
+    rows = read_feedback(file, clips, sps)
+    path = append_feedback(sar_dir(home), rows)
+    typer.echo(f"recorded {len(rows)} feedback row(s) in {path}; run `kdcvg sar train` to use them")
+
+
+@sar_app.command("eval")
+def eval_(
+    queries: Annotated[Path, typer.Option(exists=True, dir_okay=False,
+                                          help="Queries JSONL: id, text, optional product, "
+                                          "category.")],
+    qrels: Annotated[Path, typer.Option(exists=True, dir_okay=False,
+                                        help="TREC qrels: query_id 0 clip_id relevance.")],
+    db: DbOption = None,
+    neo4j: Neo4jOption = None,
+    baselines: Annotated[bool, typer.Option(help="Also run SC-GAT before RL, dense and BM25."
+                                            )] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Recall@1/5/10, MRR and nDCG@10 (ir-measures) for SAR and, with --baselines, the rest."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from kdcvg.retrieval.evaluate import MEASURE_NAMES, evaluate_store
+
+    home = store_config(db, neo4j).home
+    with store_from_options(db, neo4j) as store:
+        results = evaluate_store(store, home, queries, qrels, baselines)
+    if json_out:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    table = Table("method", *[m.replace("RR", "MRR") for m in MEASURE_NAMES])
+    for name, metrics in results.items():
+        table.add_row(name, *[f"{metrics[m]:.3f}" for m in MEASURE_NAMES])
+    Console().print(table)

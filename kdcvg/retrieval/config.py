@@ -1,0 +1,114 @@
+"""Hyperparameters of SAR, one frozen dataclass per stage (nanoGPT's `GPTConfig` style).
+
+The configs are saved as JSON beside the weights (`save_pretrained`), so a
+loaded model is rebuilt with exactly the shapes it was trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ConvKind = Literal["transformer", "gatv2"]
+RlKind = Literal["ppo", "reinforce", "none"]
+REWARD_SOURCES = ("cider", "curated", "feedback")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Shape of the SC-GAT encoder.
+
+    Args:
+        hidden: width of every node state.
+        out: width of the shared retrieval space.
+        heads: attention heads per layer (`hidden` must be divisible by it).
+        layers: message-passing layers.
+        conv: "transformer" (scaled dot-product, the paper's SC-GAT) or "gatv2".
+        dropout: dropout on the layer updates.
+        knn: selling-point text neighbours linked by `similar` edges (and attached to new text).
+    """
+
+    hidden: int = 128
+    out: int = 64
+    heads: int = 4
+    layers: int = 2
+    conv: ConvKind = "transformer"
+    dropout: float = 0.1
+    knn: int = 5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The supervised ranking stage.
+
+    Args:
+        epochs: maximum passes over the training selling points.
+        batch_size: selling points per step (their clips are the in-batch negatives).
+        hard_negatives: clips from the same category sampled per selling point.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        val_fraction: share of linked selling points held out for validation.
+        patience: epochs without a better validation MRR before stopping.
+        keep_links: share of a batch whose own links stay in the graph (paraphrase regime);
+            the rest are trained as unseen selling points.
+        seed: makes the split, the batches and the initial weights reproducible.
+    """
+
+    epochs: int = 60
+    batch_size: int = 64
+    hard_negatives: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    patience: int = 10
+    keep_links: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RlConfig:
+    """The reward-loop stage (PPO, MaskablePPO or REINFORCE).
+
+    Args:
+        algo: "ppo" (Stable-Baselines3, MaskablePPO when a pool is short), "reinforce" or "none".
+        steps: environment steps (one step = one selling point, one pick).
+        candidates: K, clips offered per selling point.
+        lr: learning rate of the policy (encoder included).
+        n_steps: rollout length per PPO update.
+        batch_size: PPO minibatch size.
+        n_epochs: PPO epochs per update.
+        rewards: weight of each reward source, keys from `REWARD_SOURCES`.
+        seed: makes the rollouts reproducible.
+    """
+
+    algo: RlKind = "ppo"
+    steps: int = 512
+    candidates: int = 8
+    lr: float = 5e-5
+    n_steps: int = 128
+    batch_size: int = 64
+    n_epochs: int = 4
+    rewards: dict[str, float] = field(
+        default_factory=lambda: {"cider": 0.5, "curated": 1.0, "feedback": 1.0}
+    )
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SarConfig:
+    """Everything needed to rebuild and retrain a SAR model."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    rl: RlConfig = field(default_factory=RlConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SarConfig:
+        return cls(
+            encoder=EncoderConfig(**raw.get("encoder", {})),
+            train=TrainConfig(**raw.get("train", {})),
+            rl=RlConfig(**raw.get("rl", {})),
+        )

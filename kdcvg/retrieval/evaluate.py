@@ -1,0 +1,168 @@
+"""Evaluation: queries (JSONL) and graded qrels (TREC), metrics from `ir-measures`.
+
+Methods compared in one run: SAR (after the RL stage), SC-GAT before it
+(`sar-supervised`), dense MiniLM cosine between query and caption (`dense`), and
+BM25 (`bm25s`) over each clip's caption plus the texts of its linked selling points
+(`bm25`). Metrics: Recall@1/5/10, MRR (`RR`) and nDCG@10.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kdcvg.errors import RetrievalError, ValidationError
+
+MEASURE_NAMES = ("R@1", "R@5", "R@10", "RR", "nDCG@10")
+RUN_DEPTH = 100
+Run = dict[str, dict[str, float]]  # query id -> clip id -> score
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    id: str
+    text: str
+    product: str | None = None
+    category: str | None = None
+
+
+def read_queries(path: Path) -> list[EvalQuery]:
+    """Queries from JSONL: `{"id", "text"}`, optional `product`, `category`.
+
+    Raises:
+        ValidationError: a line is not JSON, lacks id/text, or repeats an id.
+    """
+    problems, out, seen = [], [], set()
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"{path}:{n}: not JSON ({e.msg})")
+            continue
+        qid, text = str(row.get("id") or ""), str(row.get("text") or "")
+        if not qid or not text.strip():
+            problems.append(f"{path}:{n}: needs non-empty 'id' and 'text'")
+        elif qid in seen:
+            problems.append(f"{path}:{n}: duplicate query id {qid!r}")
+        else:
+            seen.add(qid)
+            out.append(EvalQuery(qid, text, row.get("product"), row.get("category")))
+    if problems or not out:
+        raise ValidationError(problems or [f"{path}: no queries"], "queries file")
+    return out
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """TREC qrels `query_id 0 doc_id relevance` -> {query: {clip: grade}}.
+
+    Raises:
+        ValidationError: a line does not have four fields or an integer grade.
+    """
+    problems: list[str] = []
+    out: dict[str, dict[str, int]] = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4 or not parts[3].lstrip("-").isdigit():
+            problems.append(f"{path}:{n}: expected 'query_id 0 doc_id relevance', got {line!r}")
+            continue
+        out.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+    if problems or not out:
+        raise ValidationError(problems or [f"{path}: no judgements"], "qrels file")
+    return out
+
+
+def measure(runs: dict[str, Run], qrels: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
+    """Aggregate metrics per method (queries without judgements are ignored by ir-measures)."""
+    import ir_measures
+
+    measures = [ir_measures.parse_measure(m) for m in MEASURE_NAMES]
+    out = {}
+    for name, run in runs.items():
+        agg = ir_measures.calc_aggregate(measures, qrels, run)
+        out[name] = {str(m): float(agg.get(m, 0.0)) for m in measures}
+    return out
+
+
+def dense_run(queries: list[EvalQuery], query_x: np.ndarray, clip_x: np.ndarray,
+              clip_ids: list[str], depth: int = RUN_DEPTH) -> Run:
+    """MiniLM cosine between query and caption embeddings."""
+    scores = query_x @ clip_x.T
+    return _top(queries, scores, clip_ids, depth)
+
+
+def bm25_run(queries: list[EvalQuery], docs: list[str], clip_ids: list[str],
+             depth: int = RUN_DEPTH) -> Run:
+    """BM25 (bm25s, English stopwords) over caption + linked selling-point texts."""
+    import bm25s
+
+    model = bm25s.BM25()
+    model.index(bm25s.tokenize(docs, stopwords="en", show_progress=False), show_progress=False)
+    k = min(depth, len(docs))
+    rows, scores = model.retrieve(bm25s.tokenize([q.text for q in queries], stopwords="en",
+                                                 show_progress=False), k=k, show_progress=False)
+    return {q.id: {clip_ids[int(r)]: float(s) for r, s in zip(rows[i], scores[i], strict=True)}
+            for i, q in enumerate(queries)}
+
+
+def _top(queries: list[EvalQuery], scores: np.ndarray, clip_ids: list[str], depth: int) -> Run:
+    k = min(depth, scores.shape[1])
+    order = np.argsort(-scores, axis=1)[:, :k]
+    return {q.id: {clip_ids[int(j)]: float(scores[i, j]) for j in order[i]}
+            for i, q in enumerate(queries)}
+
+
+def sar_run(retriever: Any, queries: list[EvalQuery], depth: int = RUN_DEPTH) -> Run:
+    """Run a `SarRetriever` over all queries in one batch."""
+    vec, _, _ = retriever.query_vectors([q.text for q in queries], [q.product for q in queries],
+                                        [q.category for q in queries])
+    scores, rows = retriever.index.search(vec, depth)
+    keys = retriever.inputs.keys["clip"]
+    return {q.id: {keys[int(r)]: float(s) for r, s in zip(rows[i], scores[i], strict=True)
+                   if r >= 0} for i, q in enumerate(queries)}
+
+
+def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
+                   baselines: bool = True, embedder: Any = None) -> dict[str, dict[str, float]]:
+    """Every method on the store's graph with the saved models; one metrics dict per method.
+
+    Raises:
+        RetrievalError: no trained model; ValidationError: bad queries or qrels.
+    """
+    from kdcvg.retrieval.retrieve import SarRetriever
+
+    queries = read_queries(queries_path)
+    qrels = read_qrels(qrels_path)
+    sar = SarRetriever.load(store, home, "model", embedder)
+    unknown = sorted({c for judged in qrels.values() for c in judged}
+                     - set(sar.inputs.keys["clip"]))
+    if unknown:
+        raise RetrievalError(f"qrels name clips that are not in the graph: "
+                             f"{', '.join(unknown[:5])}; build the graph the evaluation set "
+                             "was made for (kdcvg demo build)")
+    runs: dict[str, Run] = {"sar": sar_run(sar, queries)}
+    if baselines:
+        sup = SarRetriever(sar.model.__class__.from_pretrained(home / "sar" / "supervised"),
+                           *_graph_of(store), sar.texts, sar.embedder)
+        runs["sar-supervised"] = sar_run(sup, queries)
+        keys = sar.inputs.keys["clip"]
+        qx = sar.embedder.embed([q.text for q in queries])
+        runs["dense"] = dense_run(queries, qx, sar.inputs.text["clip"].numpy(), keys)
+        docs = [" ".join([str(sar.texts.clips.get(k, {}).get("caption") or ""),
+                          *[str(t) for t in sar.texts.clips.get(k, {}).get("selling_points")
+                            or []]]) for k in keys]
+        runs["bm25"] = bm25_run(queries, docs, keys)
+    return measure(runs, qrels)
+
+
+def _graph_of(store: Any) -> tuple[Any, dict[str, list[str]]]:
+    from kdcvg.graph.export import export_graph
+
+    return export_graph(store)

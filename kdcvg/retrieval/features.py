@@ -1,0 +1,240 @@
+"""HeteroData from the ACKB -> the tensors SC-GAT reads, and the attachment of new text.
+
+Everything here is pure: a `HeteroData` (format in docs/architecture.md) goes in,
+a `GraphInputs` comes out. Message-passing edges are the schema's relationships,
+their reverses (`rev_<rel>`), and two derived edge types:
+
+- `(selling_point, similar, selling_point)`: each selling point receives from its
+  `knn` nearest selling points by text (MiniLM cosine). The semantic-correlation edges
+  of SC-GAT.
+- `(category, contains, selling_point)`: product -> category composed with
+  product -> selling point, so that a new text with only a category can attach.
+
+A selling point that is not in the graph becomes a *query node*: it receives from its
+product, its category and its nearest selling points (`QUERY_EDGE_TYPES`), and sends
+nothing, so the rest of the graph is unchanged and its states can be cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kdcvg.errors import RetrievalError
+from kdcvg.graph.schema import EMBEDDING_DIM, RELATIONSHIPS, SCHEMA_VERSION
+from kdcvg.types import EdgeType
+
+if TYPE_CHECKING:
+    import torch
+    from torch_geometric.data import HeteroData
+
+NODE_TYPES = ("product", "category", "selling_point", "clip", "motion_pattern")
+EXPRESSES: EdgeType = RELATIONSHIPS["EXPRESSES"].pyg
+REV_EXPRESSES: EdgeType = ("selling_point", "rev_expresses", "clip")
+SIMILAR: EdgeType = ("selling_point", "similar", "selling_point")
+CONTAINS: EdgeType = ("category", "contains", "selling_point")
+HAS_SP: EdgeType = RELATIONSHIPS["HAS_SELLING_POINT"].pyg
+QUERY_EDGE_TYPES: tuple[EdgeType, ...] = (HAS_SP, CONTAINS, SIMILAR)
+
+
+def message_edge_types() -> list[EdgeType]:
+    """Every edge type SC-GAT passes messages on, in a fixed order."""
+    types: list[EdgeType] = []
+    for spec in RELATIONSHIPS.values():
+        src, rel, dst = spec.pyg
+        types += [(src, rel, dst), (dst, f"rev_{rel}", src)]
+    return [*types, SIMILAR, CONTAINS]
+
+
+@dataclass
+class GraphInputs:
+    """The model inputs built from one exported graph.
+
+    Attributes:
+        x: input features per node type; clips carry text, L2-normalised motion and
+            a has-motion flag: shapes (N_t, F_t).
+        text: the raw MiniLM embeddings per node type, (N_t, 384).
+        edge_index: message-passing edges per edge type, long (2, E).
+        keys: node keys per node type, in row order.
+        sp_product, sp_category: (N_sp,) long, -1 where none.
+        clip_category: (N_clip,) long, the category of the product a clip shows, -1 where none.
+        sp_knn: (N_sp, knn) long nearest selling points by text, self excluded, -1 padded.
+        links: (2, L) curated clip -> selling point links; `link_weight` (L,).
+        graph_version: the exporter's hash of schema and counts.
+    """
+
+    x: dict[str, torch.Tensor]
+    text: dict[str, torch.Tensor]
+    edge_index: dict[EdgeType, torch.Tensor]
+    keys: dict[str, list[str]]
+    sp_product: torch.Tensor
+    sp_category: torch.Tensor
+    clip_category: torch.Tensor
+    sp_knn: torch.Tensor
+    links: torch.Tensor
+    link_weight: torch.Tensor
+    graph_version: str
+
+    @property
+    def in_channels(self) -> dict[str, int]:
+        return {nt: int(v.shape[1]) for nt, v in self.x.items()}
+
+    def index_of(self, node_type: str) -> dict[str, int]:
+        return {k: i for i, k in enumerate(self.keys[node_type])}
+
+
+def _lookup(edge_index: torch.Tensor, num_src: int) -> torch.Tensor:
+    """src -> first dst of a (2, E) edge list, -1 where a source has no edge."""
+    import torch
+
+    out = torch.full((num_src,), -1, dtype=torch.long)
+    if edge_index.numel():
+        out[edge_index[0].flip(0)] = edge_index[1].flip(0)  # first edge wins
+    return out
+
+
+def knn_by_text(text: np.ndarray, k: int, chunk: int = 4096) -> np.ndarray:
+    """Nearest rows by cosine (inputs unit-norm), self excluded: (N, k) int64, -1 padded.
+
+    Exact below `index.HNSW_THRESHOLD` rows, HNSW (approximate) above.
+    """
+    from kdcvg.retrieval.index import ClipIndex
+
+    n = text.shape[0]
+    out = np.full((n, k), -1, dtype=np.int64)
+    if n < 2 or k == 0:
+        return out
+    index = ClipIndex(text)
+    for start in range(0, n, chunk):
+        _, idx = index.search(text[start : start + chunk], min(k + 1, n))
+        for r in range(idx.shape[0]):
+            row = idx[r]
+            keep = row[(row != start + r) & (row >= 0)][:k]
+            out[start + r, : len(keep)] = keep
+    return out
+
+
+def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> GraphInputs:
+    """Turn an exported ACKB into model inputs.
+
+    Args:
+        data: the exporter's `HeteroData`.
+        id_maps: node keys per node type, in row order.
+        knn: selling-point text neighbours per selling point.
+
+    Raises:
+        RetrievalError: the graph lacks a node type or has the wrong embedding width.
+    """
+    import torch
+
+    for nt in NODE_TYPES:
+        if nt not in data.node_types:
+            raise RetrievalError(f"graph export has no '{nt}' nodes; expected node types "
+                                 f"{', '.join(NODE_TYPES)} (is the ACKB initialised?)")
+        width = int(data[nt].x.shape[1])
+        if width != EMBEDDING_DIM:
+            raise RetrievalError(f"'{nt}' features are {width}-d, expected {EMBEDDING_DIM}-d "
+                                 "MiniLM embeddings; re-export the graph")
+    text = {nt: data[nt].x.float() for nt in NODE_TYPES}
+    x = dict(text)
+    clip = data["clip"]
+    n_clip = int(clip.x.shape[0])
+    motion = getattr(clip, "motion", None)
+    motion = torch.zeros((n_clip, 0)) if motion is None else motion.float()
+    motion = torch.nn.functional.normalize(motion, dim=1) if motion.shape[1] else motion
+    has_motion = getattr(clip, "has_motion", None)
+    flag = (torch.zeros(n_clip) if has_motion is None else has_motion.float()).view(-1, 1)
+    x["clip"] = torch.cat([text["clip"], motion, flag], dim=1)
+
+    def edges(et: EdgeType) -> torch.Tensor:
+        if et in data.edge_types:
+            return data[et].edge_index.long()
+        return torch.zeros((2, 0), dtype=torch.long)
+
+    counts = {nt: int(text[nt].shape[0]) for nt in NODE_TYPES}
+    edge_index: dict[EdgeType, torch.Tensor] = {}
+    for spec in RELATIONSHIPS.values():
+        src, rel, dst = spec.pyg
+        ei = edges(spec.pyg)
+        edge_index[(src, rel, dst)] = ei
+        edge_index[(dst, f"rev_{rel}", src)] = ei.flip(0)
+
+    sp_product = _lookup(edges(HAS_SP).flip(0), counts["selling_point"])
+    product_category = _lookup(edges(RELATIONSHIPS["IN_CATEGORY"].pyg), counts["product"])
+    sp_category = torch.where(sp_product >= 0, product_category[sp_product.clamp(min=0)],
+                              torch.full_like(sp_product, -1))
+    clip_product = _lookup(edges(RELATIONSHIPS["SHOWS"].pyg), n_clip)
+    clip_category = torch.where(clip_product >= 0, product_category[clip_product.clamp(min=0)],
+                                torch.full_like(clip_product, -1))
+
+    sp_knn = torch.from_numpy(knn_by_text(text["selling_point"].numpy(), knn))
+    dst = torch.arange(counts["selling_point"]).view(-1, 1).expand_as(sp_knn)
+    valid = sp_knn >= 0
+    edge_index[SIMILAR] = torch.stack([sp_knn[valid], dst[valid]])
+    has_cat = sp_category >= 0
+    edge_index[CONTAINS] = torch.stack(
+        [sp_category[has_cat], torch.arange(counts["selling_point"])[has_cat]])
+
+    ex = edges(EXPRESSES)
+    attr = data[EXPRESSES].edge_attr if EXPRESSES in data.edge_types else torch.zeros((0, 2))
+    curated = attr[:, 1] > 0.5 if attr.numel() else torch.zeros(0, dtype=torch.bool)
+    version = str(getattr(data, "graph_version", f"schema{SCHEMA_VERSION}"))
+    return GraphInputs(
+        x=x, text=text, edge_index=edge_index,
+        keys={nt: list(id_maps.get(nt, [])) for nt in NODE_TYPES},
+        sp_product=sp_product, sp_category=sp_category, clip_category=clip_category,
+        sp_knn=sp_knn, links=ex[:, curated], link_weight=attr[curated, 0].float()
+        if attr.numel() else torch.zeros(0), graph_version=version,
+    )
+
+
+def drop_links(inputs: GraphInputs, sp_mask: torch.Tensor) -> dict[EdgeType, torch.Tensor]:
+    """Message-passing edges without any EXPRESSES link of the masked selling points.
+
+    Args:
+        sp_mask: (N_sp,) bool, True for selling points whose links are hidden.
+    """
+    out = dict(inputs.edge_index)
+    ei = inputs.edge_index[EXPRESSES]
+    keep = ~sp_mask[ei[1]]
+    out[EXPRESSES] = ei[:, keep]
+    out[REV_EXPRESSES] = ei[:, keep].flip(0)
+    return out
+
+
+def attach_edges(
+    product: torch.Tensor, category: torch.Tensor, knn: torch.Tensor
+) -> dict[EdgeType, torch.Tensor]:
+    """Edges into Q query nodes: src rows index the graph, dst rows index the queries.
+
+    Args:
+        product: (Q,) product row or -1; category: (Q,) category row or -1;
+        knn: (Q, k) selling-point rows or -1.
+    """
+    import torch
+
+    q = torch.arange(product.shape[0])
+    out: dict[EdgeType, torch.Tensor] = {}
+    for et, src in ((HAS_SP, product), (CONTAINS, category)):
+        ok = src >= 0
+        out[et] = torch.stack([src[ok], q[ok]])
+    ok = knn >= 0
+    out[SIMILAR] = torch.stack([knn[ok], q.view(-1, 1).expand_as(knn)[ok]])
+    return out
+
+
+def linked_text(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor]) -> torch.Tensor:
+    """Per clip, the unit-norm mean text embedding of the selling points it expresses.
+
+    The knowledge skip of SC-GAT's score: a parameter-free message over EXPRESSES,
+    computed on the edges in use, so hidden links hide it too. Zero rows where a
+    clip expresses nothing. Shape (N_clip, 384).
+    """
+    import torch
+
+    ei = edges[EXPRESSES]
+    out = torch.zeros_like(inputs.text["clip"])
+    out.index_add_(0, ei[0], inputs.text["selling_point"][ei[1]])
+    return torch.nn.functional.normalize(out, dim=1)

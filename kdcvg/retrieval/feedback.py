@@ -1,0 +1,126 @@
+"""User feedback on retrieved clips: validated, normalised, appended to `<home>/sar/feedback.jsonl`.
+
+A feedback file is JSONL or CSV (by extension) with one row per (clip, selling point):
+`clip`, `selling_point`, and either `rating` (1-5) or `clicks` and `impressions`.
+Values are mapped to [-1, 1]: a rating r gives (r - 3) / 2; a click-through rate c
+gives tanh((c - C) / C), with C the file's overall rate, so that "better than
+usual" is positive. The RL stage reads them as its `feedback` reward.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from kdcvg.errors import ValidationError
+
+FEEDBACK_NAME = "feedback.jsonl"
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    if not path.exists():
+        raise ValidationError([f"{path}: no such file"], "feedback file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return [(i + 2, dict(r)) for i, r in enumerate(csv.DictReader(text.splitlines()))]
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((n, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise ValidationError([f"{path}:{n}: not JSON ({e.msg})"], "feedback file") from e
+    return rows
+
+
+def _number(row: dict[str, Any], name: str) -> float | None:
+    v = row.get(name)
+    if v is None or v == "":
+        return None
+    return float(v)
+
+
+def read_feedback(path: Path, clips: set[str], selling_points: set[str]) -> list[dict[str, Any]]:
+    """Validated, normalised feedback rows `{clip, selling_point, value, raw}`.
+
+    Raises:
+        ValidationError: unknown ids, missing or out-of-range values (all problems listed).
+    """
+    problems: list[str] = []
+    parsed: list[tuple[dict[str, Any], float | None, tuple[float, float] | None]] = []
+    for n, row in _rows(path):
+        where = f"{path}:{n}"
+        clip, sp = str(row.get("clip") or ""), str(row.get("selling_point") or "")
+        if clip not in clips:
+            problems.append(f"{where}: unknown clip id {clip!r}")
+        if sp not in selling_points:
+            problems.append(f"{where}: unknown selling_point id {sp!r}")
+        try:
+            rating, clicks, shown = (_number(row, "rating"), _number(row, "clicks"),
+                                     _number(row, "impressions"))
+        except (TypeError, ValueError):
+            problems.append(f"{where}: rating, clicks and impressions must be numbers")
+            continue
+        if rating is not None:
+            if not 1 <= rating <= 5:
+                problems.append(f"{where}: rating must be 1-5, got {rating:g}")
+            parsed.append((row, rating, None))
+        elif clicks is not None and shown is not None:
+            if shown <= 0 or not 0 <= clicks <= shown:
+                problems.append(f"{where}: need 0 <= clicks <= impressions and impressions > 0, "
+                                f"got {clicks:g}/{shown:g}")
+            parsed.append((row, None, (clicks, shown)))
+        else:
+            problems.append(f"{where}: give rating (1-5) or clicks and impressions")
+    if not parsed and not problems:
+        problems.append(f"{path}: no feedback rows")
+    if problems:
+        raise ValidationError(problems, f"feedback file {path}")
+    total_clicks = sum(c for _, _, ct in parsed if ct for c in ct[:1])
+    total_shown = sum(s for _, _, ct in parsed if ct for s in ct[1:])
+    base = total_clicks / total_shown if total_shown else 0.0
+    out = []
+    for row, rating, ct in parsed:
+        if rating is not None:
+            value = (rating - 3.0) / 2.0
+        else:
+            assert ct is not None
+            rate = ct[0] / ct[1]
+            value = math.tanh((rate - base) / base) if base > 0 else -1.0
+        out.append({"clip": str(row["clip"]), "selling_point": str(row["selling_point"]),
+                    "value": round(value, 6), "raw": {k: row[k] for k in
+                                                      ("rating", "clicks", "impressions")
+                                                      if row.get(k) not in (None, "")}})
+    return out
+
+
+def append_feedback(folder: Path, rows: list[dict[str, Any]]) -> Path:
+    """Append rows to `<folder>/feedback.jsonl` in one write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FEEDBACK_NAME
+    with path.open("a", encoding="utf-8") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def load_feedback(folder: Path) -> list[dict[str, Any]]:
+    """Every stored feedback row (empty when none was given)."""
+    path = folder / FEEDBACK_NAME
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def feedback_by_rows(rows: list[dict[str, Any]], clip_row: dict[str, int],
+                     sp_row: dict[str, int]) -> dict[tuple[int, int], float]:
+    """Mean feedback value per (clip row, selling-point row); ids no longer in the graph drop."""
+    acc: dict[tuple[int, int], list[float]] = {}
+    for r in rows:
+        if r["clip"] in clip_row and r["selling_point"] in sp_row:
+            acc.setdefault((clip_row[r["clip"]], sp_row[r["selling_point"]]), []).append(
+                float(r["value"]))
+    return {k: sum(v) / len(v) for k, v in acc.items()}

@@ -1,0 +1,233 @@
+"""The RL stage: SC-GAT refined by PPO (Stable-Baselines3) or plain REINFORCE.
+
+The encoder is the policy's features extractor (`features_extractor_class`), so
+every policy update changes the encoder itself. The extractor outputs the K
+candidate scores (the same `SCGAT.score` used at retrieval) and the raw text
+cosines; the action head starts as the identity on the scores, so the policy
+starts as the supervised ranking and PPO refines it. SB3's orthogonal init is
+switched off: it would overwrite the trained encoder.
+
+Queries are embedded in the paraphrase regime (the query node attaches to its
+own selling point); validation selling points keep their links hidden.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from kdcvg.errors import RetrievalError
+from kdcvg.retrieval.config import RlConfig
+from kdcvg.retrieval.encoder import SCGAT
+from kdcvg.retrieval.env import SarPickEnv
+from kdcvg.retrieval.features import GraphInputs, drop_links, linked_text
+from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table
+from kdcvg.retrieval.train import (
+    StageProgress,
+    StageReport,
+    positives,
+    query_inputs,
+    rank_metrics,
+    score_queries,
+    split_selling_points,
+)
+
+try:  # SB3 is a dependency; the class must exist at import time to be subclassed
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+except ImportError as e:  # pragma: no cover
+    raise RetrievalError("the RL stage needs stable-baselines3: pip install stable-baselines3 "
+                         "sb3-contrib") from e
+
+
+class SCGATExtractor(BaseFeaturesExtractor):
+    """SC-GAT as an SB3 features extractor over `SarPickEnv` observations.
+
+    Args:
+        observation_space: the env's `Dict` space.
+        encoder: the trained SC-GAT (updated in place by the policy optimiser).
+        inputs: the graph's model inputs.
+        hidden: (N_sp,) bool, selling points whose links stay hidden.
+
+    Shapes:
+        - **input:** query (B, 1), candidates (B, K), mask (B, K), features (B, K)
+        - **output:** (B, 2K) = candidate scores, raw cosines
+    """
+
+    def __init__(self, observation_space: Any, encoder: SCGAT, inputs: GraphInputs,
+                 hidden: Tensor) -> None:
+        k = int(observation_space["candidates"].shape[0])
+        super().__init__(observation_space, features_dim=2 * k)
+        self.encoder = encoder
+        self._inputs = inputs
+        self._edges = drop_links(inputs, hidden)
+        self._know = linked_text(inputs, self._edges)  # (N_clip, 384)
+        self._cache: tuple[tuple[int, ...], list[dict[str, Tensor]]] | None = None
+
+    def train(self, mode: bool = True) -> SCGATExtractor:
+        # dropout stays off: PPO's probability ratios must compare the same function
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    def _states(self) -> list[dict[str, Tensor]]:
+        if torch.is_grad_enabled():
+            return self.encoder.node_states(self._inputs.x, self._edges)
+        # rollouts run without grad: reuse the graph states until a parameter changes
+        key = tuple(p._version for p in self.encoder.parameters())
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self.encoder.node_states(self._inputs.x, self._edges))
+        return self._cache[1]
+
+    def forward(self, obs: dict[str, Tensor]) -> Tensor:
+        sps = obs["query"].long().view(-1)
+        cands = obs["candidates"].long()  # (B, K)
+        states = self._states()
+        clip = self.encoder.embed(states)["clip"]
+        qx, qe = query_inputs(self._inputs, sps, torch.ones_like(sps, dtype=torch.bool))
+        q, _ = self.encoder.attach(states, qx, qe)  # (B, out)
+        emb = clip[cands.clamp(min=0)]  # (B, K, out)
+        know = (self._inputs.text["selling_point"][sps].unsqueeze(1)
+                * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
+        scores = self.encoder.logit_scale.exp() * (q.unsqueeze(1) * emb).sum(-1) \
+            + self.encoder.beta * obs["features"] + self.encoder.gamma * know
+        return torch.cat([scores * obs["mask"], obs["features"]], dim=1)
+
+
+def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlConfig,
+              train_sp: list[int], hidden: Tensor,
+              feedback: Mapping[tuple[int, int], float]) -> tuple[SarPickEnv, dict[str, float]]:
+    """Candidate pools (top-K of the current model) and their reward tables.
+
+    Returns:
+        the env and the mean reward of each source over the pools' top-1 picks.
+    """
+    pos = positives(inputs)
+    links = {(c, s): float(w) for (c, s), w in zip(inputs.links.T.tolist(),
+                                                    inputs.link_weight.tolist(), strict=True)}
+    model.eval()
+    with torch.no_grad():
+        scores = score_queries(model, inputs, train_sp, hidden, keep_self=True)
+    k = min(config.candidates, scores.shape[1])
+    top = scores.topk(k, dim=1).indices.numpy()
+    cand = np.full((len(train_sp), config.candidates), -1, dtype=np.int64)
+    cand[:, :k] = top
+    qt = inputs.text["selling_point"][train_sp]
+    feats = (qt @ inputs.text["clip"].T).numpy()
+    features = np.where(cand >= 0, np.take_along_axis(feats, np.maximum(cand, 0), 1), 0.0)
+    refs = [[captions[c] for c in pos[s]] for s in train_sp]
+    tables = {"cider": cider_table(cand, captions, refs) / 10.0,
+              "curated": curated_table(cand, train_sp, links),
+              "feedback": feedback_table(cand, train_sp, feedback)}
+    reward = combine(tables, config.rewards)
+    env = SarPickEnv(train_sp, cand, features.astype(np.float32), reward,
+                     inputs.x["selling_point"].shape[0], inputs.x["clip"].shape[0])
+    top1 = {name: float(t[:, 0].mean()) for name, t in tables.items()}
+    return env, top1
+
+
+def _identity_head(policy: Any, k: int) -> None:
+    with torch.no_grad():
+        net: nn.Linear = policy.action_net
+        net.weight.zero_()
+        net.weight[:, :k] = torch.eye(k)
+        net.bias.zero_()
+
+
+def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlConfig,
+             val_fraction: float, split_seed: int,
+             feedback: Mapping[tuple[int, int], float] | None = None,
+             progress: StageProgress | None = None) -> StageReport:
+    """Refine `model` in place with PPO (MaskablePPO when pools are short) or REINFORCE.
+
+    Args:
+        captions: caption per clip row (CIDEr's hypotheses and references).
+        val_fraction, split_seed: the supervised stage's split, reused so that the
+            validation selling points stay unseen.
+        feedback: user feedback per (clip row, selling-point row) in [-1, 1].
+    """
+    start = time.perf_counter()
+    train_sp, val_sp = split_selling_points(inputs, val_fraction, split_seed)
+    n_sp = inputs.x["selling_point"].shape[0]
+    hidden = torch.zeros(n_sp, dtype=torch.bool)
+    hidden[val_sp] = True
+    env, top1 = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
+    torch.manual_seed(config.seed)
+    model.train()
+    if config.algo == "ppo":
+        _run_ppo(model, inputs, env, config, hidden, progress)
+    elif config.algo == "reinforce":
+        _run_reinforce(model, inputs, env, config, hidden, progress)
+    else:
+        raise RetrievalError(f"--rl must be 'ppo', 'reinforce' or 'none', got {config.algo!r}")
+    model.eval()
+    pos = positives(inputs)
+    with torch.no_grad():
+        metrics = rank_metrics(score_queries(model, inputs, val_sp, hidden, keep_self=False),
+                               [pos[s] for s in val_sp])
+    after, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
+    report = {f"val_{k}": v for k, v in metrics.items()}
+    report["reward_top1_before"] = float(env.rewards[:, 0].mean())
+    report["reward_top1_after"] = float(after.rewards[:, 0].mean())
+    return StageReport(config.algo, config.steps, config.steps, report,
+                       time.perf_counter() - start)
+
+
+def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfig,
+             hidden: Tensor, progress: StageProgress | None) -> None:
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    masked = bool((env.candidates < 0).any())
+    algo = MaskablePPO if masked else PPO
+    policy = "MultiInputPolicy"
+    kwargs = dict(features_extractor_class=SCGATExtractor,
+                  features_extractor_kwargs=dict(encoder=model, inputs=inputs, hidden=hidden),
+                  net_arch=dict(pi=[], vf=[64]), ortho_init=False)
+    agent = algo(policy, env, learning_rate=config.lr, n_steps=config.n_steps,
+                 batch_size=config.batch_size, n_epochs=config.n_epochs, gamma=0.0,
+                 gae_lambda=1.0, ent_coef=0.0, vf_coef=0.1, seed=config.seed, device="cpu",
+                 verbose=0,
+                 policy_kwargs=kwargs)
+    _identity_head(agent.policy, env.action_space.n)
+
+    class _Progress(BaseCallback):
+        def _on_step(self) -> bool:
+            if progress is not None and self.num_timesteps % 32 == 0:
+                progress(self.num_timesteps, config.steps, "")
+            return True
+
+    agent.learn(total_timesteps=config.steps, callback=_Progress())
+
+
+def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfig,
+                   hidden: Tensor, progress: StageProgress | None) -> None:
+    """Plain policy gradient, as in the paper: loss = -(R - b) log pi(a | s)."""
+    extractor = SCGATExtractor(env.observation_space, model, inputs, hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    g = np.random.default_rng(config.seed)
+    baseline, batch, done = 0.0, config.batch_size, 0
+    while done < config.steps:
+        rows = g.integers(len(env.pools), size=batch)
+        obs = {"query": torch.tensor([[env.pools[i]] for i in rows], dtype=torch.float32),
+               "candidates": torch.from_numpy(env.candidates[rows]),
+               "mask": torch.from_numpy((env.candidates[rows] >= 0).astype(np.float32)),
+               "features": torch.from_numpy(env.features[rows])}
+        k = env.candidates.shape[1]
+        logits = extractor(obs)[:, :k].masked_fill(obs["mask"] < 0.5, float("-inf"))
+        dist = torch.distributions.Categorical(logits=logits)
+        action = dist.sample()
+        reward = torch.from_numpy(env.rewards[rows, action.numpy()])
+        loss = -((reward - baseline) * dist.log_prob(action)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        baseline = 0.9 * baseline + 0.1 * float(reward.mean())
+        done += batch
+        if progress is not None:
+            progress(min(done, config.steps), config.steps, f"reward={float(reward.mean()):.3f}")

@@ -1,0 +1,95 @@
+"""`kdcvg generate ...` through the root app, against the test session's graph server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kdcvg.cli import app
+from kdcvg.generation import video
+from kdcvg.generation.cli import parse_options
+from tests.generation.adkit import PRODUCT, SP_COLD, SP_EMPTY, SP_POUR, build_ackb
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def served(store, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The fixture store, reachable by the CLI's --neo4j option."""
+    build_ackb(store, tmp_path)
+    user, password = store.server.auth
+    monkeypatch.setenv("NEO4J_USER", user)
+    monkeypatch.setenv("NEO4J_PASSWORD", password)
+    monkeypatch.setenv("NEO4J_DATABASE", store.database)
+    return ["--neo4j", store.server.uri]
+
+
+def test_generate_ad_writes_video_poster_and_sidecar(served, tmp_path: Path) -> None:
+    out = tmp_path / "ad.mp4"
+    result = runner.invoke(app, ["generate", "ad", "--product", PRODUCT, "-s", SP_POUR,
+                                 "-s", SP_COLD, "--format", "1:1", "--size", "240x240",
+                                 "--seed", "4", "-o", "cta=Buy now", "--out", str(out), *served])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out} (240x240, 6.0 s) with ad.jpg and ad.json" in result.output
+    assert "CLIP score n/a" in result.output
+    info = video.probe(out)
+    assert (info.width, info.height, info.frame_count) == (240, 240, 180)
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["job"]["options"] == {"cta": "Buy now"} and sidecar["job"]["seed"] == 4
+    assert sidecar["backend"]["metadata"]["settings"]["cta"] == "Buy now"
+
+
+def test_generate_ad_errors_are_one_line(served, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "ad", "--product", PRODUCT, "-s", SP_EMPTY,
+                                 "--out", str(tmp_path / "ad.mp4"), *served])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: selling point 'sp-empty' ('Lifetime warranty') of product 'p-aqua' has no "
+        "curated reference clip: curate an EXPRESSES link from a clip to it, or train SAR"]
+    assert list(tmp_path.glob("ad*")) == []
+    result = runner.invoke(app, ["generate", "ad", "--product", PRODUCT, "-s", SP_POUR,
+                                 "--duration", "12", "--out", str(tmp_path / "ad.mp4"), *served])
+    assert result.exit_code == 1
+    assert "error: duration 12 s is not one of 6, 15, 30" in result.output
+
+
+def test_generate_batch_then_report(served, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("id,product,selling_points,size\n"
+                    f"one,{PRODUCT},{SP_POUR}|{SP_COLD},180x320\n"
+                    f"two,{PRODUCT},{SP_EMPTY},180x320\n")
+    out = tmp_path / "batch"
+    result = runner.invoke(app, ["generate", "batch", str(jobs), "--out", str(out), *served])
+    assert result.exit_code == 1  # one job failed
+    assert "1 done, 0 skipped, 1 failed" in result.output
+    assert "has no curated reference clip" in result.output  # the reason in the summary table
+    result = runner.invoke(app, ["generate", "report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'report.html'} (1 ads)" in result.output
+
+
+def test_batch_with_bad_rows_runs_nothing(served, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"product": PRODUCT, "selling_point": SP_POUR, "format": "2:1"})
+                    + "\n")
+    result = runner.invoke(app, ["generate", "batch", str(jobs), "--out", str(tmp_path / "o"),
+                                 *served])
+    assert result.exit_code == 1
+    assert "jobs.jsonl row 1: format '2:1' is not one of 9:16, 1:1, 16:9" in result.output
+    assert "nothing written" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_parse_options_passes_backend_settings_through() -> None:
+    assert parse_options(["steps=20", "beta=0.5", "cta=Buy now", "lora=a=b"], model="/m") == {
+        "steps": 20, "beta": 0.5, "cta": "Buy now", "lora": "a=b", "model": "/m"}
+
+
+def test_generate_help_lists_commands() -> None:
+    result = runner.invoke(app, ["generate", "--help"])
+    assert result.exit_code == 0
+    for command in ("ad", "batch", "report"):
+        assert command in result.output

@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kdcvg.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """An embedded database filled through the CLI once for this module."""
+    path = tmp_path_factory.mktemp("cli") / "ackb"
+    result = runner.invoke(app, ["graph", "ingest", str(ROOT / "examples" / "ackb.jsonl"),
+                                 str(ROOT / "examples" / "products.csv"), "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "merged 1 Product, 1 Category, 2 SellingPoint" in result.output
+    return path
+
+
+def test_stats_json(db):
+    result = runner.invoke(app, ["graph", "stats", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["nodes"]["Product"] == {"nodes": 3, "with_embedding": 3}
+    assert stats["relationships"]["IN_CATEGORY"] == 3
+
+
+def test_named_query_table_and_json(db):
+    result = runner.invoke(app, ["graph", "query", "coverage_gaps", "--db", str(db), "--json"])
+    assert json.loads(result.output) == [
+        {"product": "p-cold-brew", "selling_point": "sp-cold-brew-2",
+         "text": "Zero sugar, all the caffeine you need"}]
+    table = runner.invoke(app, ["graph", "query", "selling_points_of_product", "-p", "product=p-cold-brew",
+                                "--db", str(db)])
+    assert "sp-cold-brew-1" in table.output and "Velvety nitro foam" in table.output
+
+
+def test_query_without_its_parameter_says_which(db):
+    result = runner.invoke(app, ["graph", "query", "selling_points_of_product", "--db", str(db)])
+    assert result.exit_code == 1
+    assert "error: query selling_points_of_product needs --param for: product" in result.output
+
+
+def test_cypher_refuses_writes_with_one_line(db):
+    result = runner.invoke(app, ["graph", "cypher", "MATCH (n) DETACH DELETE n", "--db", str(db)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ad-hoc Cypher is read-only: DETACH is refused")
+    assert "Traceback" not in result.output
+
+
+def test_bad_file_is_reported_and_nothing_is_written(db, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "product", "id": "p-x", "name": "X"}\n'
+                   '{"type": "link", "rel": "SHOWS", "from": "clip-none", "to": "p-x"}\n')
+    result = runner.invoke(app, ["graph", "ingest", str(bad), "--db", str(db)])
+    assert result.exit_code == 1
+    assert f"{bad}:2: from: clip 'clip-none' does not exist in this file or in the graph" in result.output
+    stats = json.loads(runner.invoke(app, ["graph", "stats", "--db", str(db), "--json"]).output)
+    assert stats["nodes"]["Product"]["nodes"] == 3
+
+
+def test_dry_run_table(db):
+    result = runner.invoke(app, ["graph", "ingest", str(ROOT / "examples" / "ackb.jsonl"), "--db", str(db),
+                                 "--dry-run", "--json"])
+    report = json.loads(result.output)[str(ROOT / "examples" / "ackb.jsonl")]
+    assert sum(report["created"].values()) == 0 and report["unchanged"]["SellingPoint"] == 2
+
+
+def test_export_writes_heterodata_and_ids(db, tmp_path):
+    result = runner.invoke(app, ["graph", "export", str(tmp_path / "g.pt"), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.pt").exists()
+    assert json.loads((tmp_path / "g.ids.json").read_text())["product"] == ["p-cold-brew", "p-glow", "p-sparkle"]
+
+
+def test_missing_file_is_refused_by_typer(tmp_path):
+    result = runner.invoke(app, ["graph", "ingest", str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    code = ("import sys, kdcvg.cli; heavy = [m for m in ('torch', 'torch_geometric', 'diffusers', "
+            "'stable_baselines3', 'neo4j', 'jpype') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

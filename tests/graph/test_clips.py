@@ -1,0 +1,143 @@
+"""Video-file ingest into the real embedded graph: rows, links, failures, no-op re-ingest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kdcvg.generation.video import write_mp4
+from kdcvg.graph.clips import ClipError, ingest_clips, read_manifest, read_sidecar, slug
+from kdcvg.graph.demo import catalogue_batch
+from kdcvg.graph.demo_catalog import DEMO_CLIPS, PRODUCTS
+from kdcvg.graph.demo_footage import render_clip
+from kdcvg.graph.ingest import write_batch
+
+PRODUCT = {p.id: p for p in PRODUCTS}
+
+
+def _clip(folder: Path, clip_id: str) -> Path:
+    spec = next(c for c in DEMO_CLIPS if c.id == clip_id)
+    path = folder / f"{clip_id}.mp4"
+    write_mp4(path, render_clip(spec, PRODUCT[spec.product]), spec.fps)
+    return path
+
+
+def test_slug_and_sidecars(tmp_path: Path) -> None:
+    assert slug("My Pour_Shot (2).final.MP4") == "my-pour-shot-2"
+    video = tmp_path / "a.mp4"
+    (tmp_path / "a.mp4.json").write_text(
+        json.dumps(
+            {"id": "a1", "product": "p", "selling_points": ["sp-1", {"id": "sp-2", "weight": 0.5}]}
+        )
+    )
+    side = read_sidecar(video)
+    assert (side.id, side.product, side.selling_points) == (
+        "a1",
+        "p",
+        (("sp-1", 1.0), ("sp-2", 0.5)),
+    )
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "file,id,caption,product,selling_points,tags\n"
+        "a.mp4,a2,A pour,p,sp-1:0.9;sp-2,demo;x\nb.mp4,,,,sp-3:2,\n"
+    )
+    with pytest.raises(
+        ClipError, match=r"m\.csv:3: selling point weight must be in \(0, 1\], got 2"
+    ):
+        read_manifest(manifest)
+    manifest.write_text("file,id\na.mp4,a2\n")
+    assert read_manifest(manifest)[str(video.resolve())].id == "a2"
+
+
+def test_ingest_writes_rows_links_and_reports_failures(store, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_batch(store, catalogue_batch(), embedder)
+    pour = _clip(tmp_path, "clip-aurora-water-pour")
+    (tmp_path / "clip-aurora-water-pour.mp4.json").write_text(
+        json.dumps(
+            {
+                "id": "pour-1",
+                "caption": "Water pours",
+                "product": "aurora-water",
+                "selling_points": [{"id": "sp-aurora-water-3", "weight": 0.8}],
+            }
+        )
+    )
+    (tmp_path / "text.mp4").write_text("just text")
+    (tmp_path / "empty.mov").write_bytes(b"")
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(pour.read_bytes()[:2000])
+    ghost = _clip(tmp_path, "clip-peak-cold-brew-still")
+    (tmp_path / "clip-peak-cold-brew-still.mp4.json").write_text(json.dumps({"product": "no-such"}))
+
+    summary = ingest_clips(store, [tmp_path], tmp_path / "home", embedder)
+    assert summary.ingested == ["pour-1"]
+    reasons = dict(summary.failed)
+    assert set(reasons) == {
+        str(tmp_path / n)
+        for n in ("text.mp4", "empty.mov", "truncated.mp4", "clip-peak-cold-brew-still.mp4")
+    }
+    assert reasons[str(tmp_path / "empty.mov")].endswith("file is empty (0 bytes)")
+    assert "not a readable video" in reasons[str(tmp_path / "text.mp4")]
+    assert "names product 'no-such', which does not exist" in reasons[str(ghost)]
+    # nothing of a failed file was written
+    ids = [r["id"] for r in store.cypher("MATCH (c:Clip) RETURN c.id AS id", {})]
+    assert ids == ["pour-1"]
+    row = store.cypher(
+        "MATCH (c:Clip {id: 'pour-1'})-[:SHOWS]->(p:Product) RETURN c, p.id AS p", {}
+    )[0]
+    clip = row["c"]
+    assert row["p"] == "aurora-water" and len(clip["motion"]) == 25 and clip["fps"] == 12.0
+    assert (clip["width"], clip["height"]) == (192, 192) and len(clip["content_hash"]) == 64
+    assert Path(clip["thumb"]).exists() and clip["motion_magnitude"] > 0
+    links = store.cypher(
+        "MATCH (:Clip {id: 'pour-1'})-[r:HAS_MOTION]->(m) "
+        "RETURN m.name AS m, r.source AS s, r.score AS score ORDER BY score DESC",
+        {},
+    )
+    assert links[0]["m"] == "pour" and {x["s"] for x in links} == {"auto"}
+
+    # a curator's link survives re-analysis; an unchanged file is a no-op
+    store.write(
+        "ingest_link_has_motion",
+        rows=[{"source": "pour-1", "target": "pour", "props": {"score": 0.5, "source": "curated"}}],
+    )
+    again = ingest_clips(store, [pour], tmp_path / "home", embedder)
+    assert (again.ingested, again.unchanged, again.failed) == ([], ["pour-1"], [])
+    pour.write_bytes(pour.read_bytes() + b"\0")  # changed bytes: analysed and written again
+    changed = ingest_clips(store, [pour], tmp_path / "home", embedder)
+    assert changed.ingested == ["pour-1"]
+    kept = store.cypher(
+        "MATCH (:Clip {id: 'pour-1'})-[r:HAS_MOTION]->(:MotionPattern {name: 'pour'}) "
+        "RETURN r.source AS s, r.score AS score",
+        {},
+    )
+    assert kept == [{"s": "curated", "score": 0.5}]
+
+
+def test_workers_give_the_same_rows(store, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    paths = [_clip(tmp_path, c) for c in ("clip-edge-knife-pan", "clip-orbit-watch-roll")]
+    summary = ingest_clips(store, paths, tmp_path / "home", embedder, workers=2)
+    assert sorted(summary.ingested) == ["clip-edge-knife-pan", "clip-orbit-watch-roll"]
+    tops = store.cypher(
+        "MATCH (c:Clip)-[r:HAS_MOTION]->(m) RETURN c.id AS c, m.name AS m, "
+        "r.score AS s ORDER BY c, s DESC",
+        {},
+    )
+    first: dict[str, str] = {}
+    for r in tops:
+        first.setdefault(r["c"], r["m"])
+    assert first == {"clip-edge-knife-pan": "pan_left", "clip-orbit-watch-roll": "rotate"}
+
+
+def test_cli_refuses_bad_options(tmp_path: Path) -> None:
+    from kdcvg.cli import app
+
+    result = CliRunner().invoke(app, ["clips", "ingest", str(tmp_path), "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
+    result = CliRunner().invoke(
+        app, ["clips", "ingest", str(tmp_path), "--manifest", str(tmp_path / "none.csv")]
+    )
+    assert result.exit_code == 2 and "Invalid value" in result.output

@@ -1,0 +1,94 @@
+"""`kdcvg sar ...` end to end on the real embedded graph server, through the root app."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import EXAMPLES
+from typer.testing import CliRunner
+
+from kdcvg.cli import app
+from kdcvg.graph import demo_catalog as cat
+
+runner = CliRunner()
+
+
+def _load_demo(store: Any, embedder: Any) -> None:
+    from kdcvg.graph.demo import catalogue_batch
+    from kdcvg.graph.ingest import write_batch
+
+    batch = catalogue_batch()
+    for c in cat.DEMO_CLIPS:
+        batch.add_node("Clip", {"id": c.id, "uri": f"clips/{c.id}.mp4", "caption": c.caption,
+                                "product": c.product})
+        batch.add_link("SHOWS", c.id, c.product)
+        for sp, w in c.expresses:
+            batch.add_link("EXPRESSES", c.id, sp, {"weight": w, "source": "curated"})
+        for m in (c.motion, *c.creative):
+            batch.add_link("HAS_MOTION", c.id, m, {"score": 1.0, "source": "curated"})
+    write_batch(store, batch, embedder)
+
+
+@pytest.fixture
+def cli_env(store: Any, graph_server: Any, tmp_path: Any, monkeypatch: Any) -> list[str]:
+    """Point the CLI at the fixture's database through --neo4j and its credentials."""
+    user, password = graph_server.auth
+    monkeypatch.setenv("NEO4J_USER", user)
+    monkeypatch.setenv("NEO4J_PASSWORD", password)
+    monkeypatch.setenv("NEO4J_DATABASE", store.database)
+    monkeypatch.setenv("KDCVG_HOME", str(tmp_path / "home"))
+    return ["--neo4j", graph_server.uri]
+
+
+@pytest.mark.slow
+def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
+    _load_demo(store, embedder)
+    out = runner.invoke(app, ["sar", "retrieve", "crunchy chips", *cli_env])
+    assert out.exit_code == 1
+    assert "no trained SAR model in" in out.output and "run `kdcvg sar train` first" in out.output
+
+    out = runner.invoke(app, ["sar", "train", *cli_env, "--epochs", "8", "--ppo-steps", "64"])
+    assert out.exit_code == 0, out.output
+    lines = [ln for ln in out.output.splitlines() if ln.strip()]
+    assert lines[-3].startswith("supervised: ") and "val_mrr=" in lines[-3]
+    assert lines[-2].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+
+    out = runner.invoke(app, ["sar", "retrieve", "Razor-sharp Japanese steel slices tomatoes "
+                              "paper thin.", "--k", "3", "--json", *cli_env])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["known_selling_point"] == "sp-edge-knife-1"
+    assert result["hits"][0]["clip_id"] == "clip-edge-knife-slice"
+    assert result["hits"][0]["uri"] == "clips/clip-edge-knife-slice.mp4"
+    assert len(result["hits"]) == 3
+
+    out = runner.invoke(app, ["sar", "retrieve", "tasty", "--product", "nope", *cli_env])
+    assert out.exit_code == 1 and "error: unknown product id 'nope'" in out.output
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"clip": "clip-x", "selling_point": "sp-edge-knife-1", "rating": 5}\n')
+    out = runner.invoke(app, ["sar", "feedback", str(bad), *cli_env])
+    assert out.exit_code == 1 and "unknown clip id 'clip-x'" in out.output
+    assert not (tmp_path / "home/sar/feedback.jsonl").exists()
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"clip": "clip-edge-knife-slice", "selling_point": "sp-edge-knife-1", '
+                    '"rating": 5}\n')
+    out = runner.invoke(app, ["sar", "feedback", str(good), *cli_env])
+    assert out.exit_code == 0 and "recorded 1 feedback row(s)" in out.output
+
+    out = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "queries.jsonl"),
+                              "--qrels", str(EXAMPLES / "qrels.trec"), "--baselines", "--json",
+                              *cli_env])
+    assert out.exit_code == 0, out.output
+    metrics = json.loads(out.output)
+    assert set(metrics) == {"sar", "sar-supervised", "dense", "bm25"}
+    assert metrics["sar"]["nDCG@10"] > metrics["dense"]["nDCG@10"]
+
+
+def test_training_refuses_an_empty_graph(store, cli_env, tmp_path):
+    out = runner.invoke(app, ["sar", "train", *cli_env])
+    assert out.exit_code == 1
+    assert "SAR training needs at least 2" in out.output
+    assert not (tmp_path / "home" / "sar").exists()

@@ -1,0 +1,51 @@
+import pytest
+from conftest import EXAMPLES, catalogue_texts
+
+from kdcvg.errors import ValidationError
+from kdcvg.retrieval import evaluate as ev
+from kdcvg.retrieval.retrieve import SarRetriever
+
+
+def test_shipped_evaluation_set_matches_the_demo_catalogue(demo_graph):
+    queries = ev.read_queries(EXAMPLES / "queries.jsonl")
+    qrels = ev.read_qrels(EXAMPLES / "qrels.trec")
+    assert len(queries) == 34 and set(qrels) <= {q.id for q in queries}
+    clips = set(demo_graph[1]["clip"])
+    assert {c for judged in qrels.values() for c in judged} <= clips
+
+
+def test_sar_beats_the_dense_baseline_on_the_shipped_set(trained, demo_graph, embedder):
+    data, ids = demo_graph
+    queries = ev.read_queries(EXAMPLES / "queries.jsonl")
+    qrels = ev.read_qrels(EXAMPLES / "qrels.trec")
+    texts = catalogue_texts()
+    runs = {"sar": ev.sar_run(SarRetriever(trained[1], data, ids, texts, embedder), queries),
+            "dense": ev.dense_run(queries, embedder.embed([q.text for q in queries]),
+                                  data["clip"].x.numpy(), ids["clip"])}
+    m = ev.measure(runs, qrels)
+    assert m["dense"]["nDCG@10"] == pytest.approx(0.8626, abs=1e-3)
+    assert m["sar"]["nDCG@10"] > 1.05 * m["dense"]["nDCG@10"]
+    assert m["sar"]["RR"] > m["dense"]["RR"]
+
+
+def test_measure_and_bm25_on_a_toy_corpus():
+    queries = [ev.EvalQuery("a", "sharp knife"), ev.EvalQuery("b", "cold sparkling water")]
+    run = ev.bm25_run(queries, ["a sharp chef knife", "sparkling water, ice cold"], ["k", "w"])
+    assert max(run["a"], key=run["a"].get) == "k" and max(run["b"], key=run["b"].get) == "w"
+    m = ev.measure({"bm25": run}, {"a": {"k": 1}, "b": {"w": 2}})["bm25"]
+    assert m == pytest.approx({"R@1": 1.0, "R@5": 1.0, "R@10": 1.0, "RR": 1.0, "nDCG@10": 1.0})
+
+
+def test_bad_eval_files_list_every_problem(tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "q1", "text": "x"}\n{"id": "q1", "text": "y"}\nnot json\n')
+    with pytest.raises(ValidationError) as e:
+        ev.read_queries(q)
+    assert e.value.problems == [f"{q}:2: duplicate query id 'q1'",
+                                f"{q}:3: not JSON (Expecting value)"]
+    r = tmp_path / "qrels.trec"
+    r.write_text("q1 0 clip-a 1\nq1 clip-b\n")
+    with pytest.raises(ValidationError) as e:
+        ev.read_qrels(r)
+    assert e.value.problems == [f"{r}:2: expected 'query_id 0 doc_id relevance', "
+                                "got 'q1 clip-b'"]
