@@ -36,7 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# (module, attribute, command name); a module not written yet is simply absent.
+# (module, attribute, command name)
 _SUB_APPS = [
     ("kdcvg.graph.cli", "graph_app", "graph"),
     ("kdcvg.graph.clips_cli", "clips_app", "clips"),
@@ -45,14 +45,12 @@ _SUB_APPS = [
     ("kdcvg.generation.cli", "generate_app", "generate"),
 ]
 for _module, _attr, _name in _SUB_APPS:
-    try:
-        _sub = getattr(importlib.import_module(_module), _attr)
-    except ModuleNotFoundError as _e:
-        if _e.name != _module:
-            raise
-        continue
-    app.add_typer(_sub, name=_name)
+    app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -29,8 +29,10 @@ OptionsOption = Annotated[list[str] | None, typer.Option(
 ClipModelOption = Annotated[Path | None, typer.Option(
     "--clip-model", help="Local CLIP folder for the CLIP score; without it the score is "
     "recorded as not computed.", exists=True, file_okay=False)]
-SourceOption = Annotated[str, typer.Option("--references", help="Reference source: curated "
-                                           "(EXPRESSES links) or sar (trained retriever).")]
+SourceOption = Annotated[str, typer.Option("--references", help="Reference source: sar "
+                                           "(the trained retriever), curated (EXPRESSES links), "
+                                           "or auto (sar when trained for this graph, else "
+                                           "curated; the sidecar records which).")]
 
 
 def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str
 def _source(name: str, store: Any) -> Any:
     from kdcvg.generation.references import reference_source
 
-    if name == "curated":
+    if name in ("curated", "auto"):
         from kdcvg.graph.embeddings import default_embedder
 
         return reference_source(name, store, embedder_factory=default_embedder)
@@ -81,7 +83,7 @@ def ad(
     model: ModelOption = None,
     option: OptionsOption = None,
     clip_model: ClipModelOption = None,
-    references: SourceOption = "curated",
+    references: SourceOption = "auto",
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
@@ -130,7 +132,7 @@ def batch(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Run the good rows when some "
                                            "are bad (otherwise nothing runs).")] = False,
     clip_model: ClipModelOption = None,
-    references: SourceOption = "curated",
+    references: SourceOption = "auto",
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
@@ -190,10 +192,7 @@ def report(
     typer.echo(f"wrote {path} ({count} ads); open it in a browser")
 
 
-try:  # MKR's distillation command, when that module is installed
-    from kdcvg.generation.diffusion.cli import distill
-except ModuleNotFoundError as _e:
-    if _e.name not in ("kdcvg.generation.diffusion.cli", "kdcvg.generation.diffusion"):
-        raise
-else:
-    generate_app.command("distill")(distill)
+# MKR's motion-prior distillation lives with the diffusers backend (a light module).
+from kdcvg.generation.diffusion.cli import distill  # noqa: E402
+
+generate_app.command("distill")(distill)

@@ -237,7 +237,7 @@ class ComposeGenerator:
             for k, frame in enumerate(video.iter_frames(ref.uri, max_side=side)):
                 if k < shot.source_start:
                     continue
-                frames.append(frame)
+                frames.append(frame.copy())  # own the pixels: decoded arrays view PyAV buffers
                 max_bytes -= frame.nbytes
                 if len(frames) >= need or max_bytes <= 0:
                     break

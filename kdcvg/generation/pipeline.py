@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,9 @@ def prepare_job(
         from kdcvg.graph.embeddings import default_embedder
 
         source = CuratedReferences(store, embedder_factory=default_embedder)
+    if job.backend != "compose" and "home" not in job.options:
+        # backends that cache (MR-LoRAs) keep their files in the store folder
+        job = replace(job, options={**job.options, "home": str(store.home)})
     product = load_product(store, job.product_id)
     scenes = tuple(source.scene(product, str(sp).strip(), k) for sp in job.selling_points)
     return PreparedJob(job, product, scenes, source.describe(), time.perf_counter() - started)

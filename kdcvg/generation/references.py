@@ -21,6 +21,7 @@ MIN_TEXT_MATCH = 0.5  # cosine a free-text selling point needs to borrow a selli
 
 # name -> "module:factory"; a factory takes (store, **settings) and returns a ReferenceSource
 SOURCES: dict[str, str] = {
+    "auto": "kdcvg.generation.references:auto_references",
     "curated": "kdcvg.generation.references:CuratedReferences",
     "sar": "kdcvg.retrieval.source:SarReferences",
 }
@@ -99,10 +100,12 @@ class CuratedReferences:
         self._embedder_factory = embedder_factory
         self._embedder: Any = None
         self.min_similarity = min_similarity
+        self.note: str | None = None  # why `auto` fell back to curated links
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.name, "query": "generate_curated_references",
-                "min_similarity": self.min_similarity}
+        described = {"source": self.name, "query": "generate_curated_references",
+                     "min_similarity": self.min_similarity}
+        return described | ({"note": self.note} if self.note else {})
 
     def scene(self, product: ProductInfo, selling_point: str, k: int) -> Scene:
         rows = self.store.query("generate_selling_point", product=product.id,
@@ -143,6 +146,16 @@ class CuratedReferences:
                 "product first"
             )
         return str(candidates[best]["id"])
+
+
+def auto_references(store: Any, embedder_factory: Callable[[], Any] | None = None) -> ReferenceSource:
+    """SAR when a trained model fits the graph, otherwise curated links; the sidecar says which."""
+    try:
+        return reference_source("sar", store)
+    except GenerationError as e:
+        curated = CuratedReferences(store, embedder_factory)
+        curated.note = f"auto: SAR unavailable ({e}); used curated links"
+        return curated
 
 
 def reference_source(name: str, store: Any, **settings: Any) -> ReferenceSource:

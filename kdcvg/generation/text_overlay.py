@@ -228,4 +228,4 @@ def blend(frame: np.ndarray, overlay: Overlay, opacity: float = 1.0, dy: int = 0
     # cv2 releases the GIL, so blending overlaps with encoding in the other thread
     mixed = cv2.add(cv2.multiply(region.astype(np.uint16), inverse[rows, cols]),
                     premultiplied[rows, cols])
-    region[...] = (mixed >> 8).astype(np.uint8)
+    region[...] = (np.asarray(mixed, dtype=np.uint16) >> 8).astype(np.uint8)

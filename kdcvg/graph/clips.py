@@ -36,7 +36,12 @@ from kdcvg.graph.motion import (
 )
 
 KEYFRAMES = 4
+FRAME_REPORT_EVERY = 8  # analysed frames between live frame reports
 ClipProgress = Callable[[str, int], None]  # (file done, frames analysed in it)
+FrameProgress = Callable[[str, int], None]  # (file being analysed, frames since the last call)
+
+# set in each pool worker by `_init_worker`: where live frame counts go (spawn-safe queue)
+_FRAME_QUEUE: Any = None
 
 
 class ClipError(KdcvgError):
@@ -205,9 +210,21 @@ def _keep_keyframes(
 
 
 def analyse_file(
-    path: str, sidecar: Sidecar, thumbs: str, settings: FlowSettings = DEFAULT_SETTINGS
+    path: str,
+    sidecar: Sidecar,
+    thumbs: str,
+    settings: FlowSettings = DEFAULT_SETTINGS,
+    on_frames: FrameProgress | None = None,
 ) -> ClipAnalysis:
     """Probe, describe and classify one file; write its keyframe sheet. Runs in a worker.
+
+    Args:
+        path: the video file.
+        sidecar: what a curator says about it.
+        thumbs: folder of keyframe sheets.
+        settings: flow settings.
+        on_frames: called as `(path, n)` every `FRAME_REPORT_EVERY` analysed frames and
+            once at the end with the rest (live progress).
 
     Raises:
         VideoError: unreadable, truncated, empty or frameless file (message names the file).
@@ -219,11 +236,14 @@ def analyse_file(
     rate = analysis_rate(info.duration_s, info.fps, settings)
     expected = max(2, int(info.duration_s * rate))
     keys: list[np.ndarray] = []
-    count = 0
+    count = reported = 0
 
     def tick() -> None:
-        nonlocal count
+        nonlocal count, reported
         count += 1
+        if on_frames is not None and count - reported >= FRAME_REPORT_EVERY:
+            on_frames(path, count - reported)
+            reported = count
 
     frames = _keep_keyframes(
         iter_frames(p, sample_fps=rate, max_side=settings.max_side), expected, keys
@@ -234,6 +254,9 @@ def analyse_file(
         if "at least 2 frames" in str(e):
             raise VideoError(f"{p}: fewer than 2 decodable frames, cannot measure motion") from e
         raise
+    finally:
+        if on_frames is not None and count > reported:
+            on_frames(path, count - reported)
     clip_id = sidecar.id or slug(p.name)
     thumb = Path(thumbs) / f"{clip_id}.jpg"
     thumb.parent.mkdir(parents=True, exist_ok=True)
@@ -258,33 +281,75 @@ def analyse_file(
     return ClipAnalysis(str(p), row, classify(descriptor, DEFAULT_THRESHOLDS), count, sidecar)
 
 
-def _analyse_safely(path: str, sidecar: Sidecar, thumbs: str) -> ClipAnalysis | str:
+def _init_worker(queue: Any) -> None:
+    """Pool initializer: a worker reports live frame counts into the parent's queue."""
+    global _FRAME_QUEUE
+    _FRAME_QUEUE = queue
+
+
+def _to_queue(path: str, frames: int) -> None:
+    _FRAME_QUEUE.put((path, frames))
+
+
+def _analyse_safely(
+    path: str, sidecar: Sidecar, thumbs: str, on_frames: FrameProgress | None = None
+) -> ClipAnalysis | str:
     """`analyse_file` for a pool: an expected failure comes back as its one-line reason."""
+    if on_frames is None and _FRAME_QUEUE is not None:
+        on_frames = _to_queue
     try:
-        return analyse_file(path, sidecar, thumbs)
+        return analyse_file(path, sidecar, thumbs, on_frames=on_frames)
     except KdcvgError as e:
         return str(e).splitlines()[0]
     except (OSError, ValueError, RuntimeError) as e:  # the decoder's own, rarely
         return f"{path}: analysis failed ({type(e).__name__}: {e})"
 
 
+def _drain(queue: Any, on_frames: FrameProgress | None) -> None:
+    import queue as queue_module
+
+    while True:
+        try:
+            path, frames = queue.get_nowait()
+        except queue_module.Empty:
+            return
+        if on_frames is not None:
+            on_frames(path, frames)
+
+
 def _analyses(
-    jobs: list[tuple[str, Sidecar]], thumbs: str, workers: int
+    jobs: list[tuple[str, Sidecar]],
+    thumbs: str,
+    workers: int,
+    on_frames: FrameProgress | None = None,
 ) -> Iterator[tuple[str, ClipAnalysis | str]]:
+    """Analysis results as files finish: in this process, or in a `spawn` pool.
+
+    Pool workers send live frame counts through a queue handed over at their start
+    (the only way a spawn child may share one); the parent drains it while it waits.
+    """
     if workers <= 1:
         for path, sidecar in jobs:
-            yield path, _analyse_safely(path, sidecar, thumbs)
+            yield path, _analyse_safely(path, sidecar, thumbs, on_frames)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {
+    queue = ctx.Queue()
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,)
+    ) as pool:
+        pending = {
             pool.submit(_analyse_safely, path, sidecar, thumbs): path for path, sidecar in jobs
         }
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(queue, on_frames)
+            for fut in done:
+                yield pending.pop(fut), fut.result()
+    _drain(queue, on_frames)
+    queue.close()
 
 
 def _batch_for(analysis: ClipAnalysis, curated: set[str], missing_patterns: set[str]) -> Any:
@@ -327,6 +392,7 @@ def ingest_clips(
     manifest: Path | None = None,
     workers: int = 1,
     progress: ClipProgress | None = None,
+    on_frames: FrameProgress | None = None,
 ) -> ClipIngestSummary:
     """Analyse video files and write them to the graph, one all-or-nothing batch per file.
 
@@ -338,10 +404,12 @@ def ingest_clips(
         manifest: optional CSV manifest (see the module docstring).
         workers: analysis processes (1: in this process).
         progress: called with (path, frames analysed) as each file finishes.
+        on_frames: called with (path, frames) while files are analysed (live counts).
 
     Returns:
         Ids written, ids unchanged (same content hash), and (path, reason) failures;
-        a failed file writes nothing.
+        a failed file writes nothing. A changed file loses the automatic motion links
+        its new analysis no longer earns; curated links are never touched.
     """
     from kdcvg.graph.ingest import existing_nodes, write_batch
 
@@ -384,7 +452,7 @@ def ingest_clips(
         existing_nodes(store, "MotionPattern", list(DETECTABLE_PATTERNS))
     )
     thumbs = str(home / "thumbs")
-    for path, result in _analyses(ready, thumbs, workers):
+    for path, result in _analyses(ready, thumbs, workers, on_frames):
         if isinstance(result, str):
             summary.failed.append((path, result))
             if progress:
@@ -397,6 +465,12 @@ def ingest_clips(
         else:
             curated = {r["pattern"] for r in store.query("clip_curated_motion", ids=[clip_id])}
             try:
+                if old:  # before the write: if it fails, the old hash makes a retry redo all
+                    store.write(
+                        "clip_prune_auto_motion",
+                        clip=clip_id,
+                        keep=[name for name, _ in result.patterns],
+                    )
                 write_batch(store, _batch_for(result, curated, missing_patterns), embedder)
             except KdcvgError as e:
                 summary.failed.append((path, f"{path}: not written ({str(e).splitlines()[0]})"))

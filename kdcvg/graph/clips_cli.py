@@ -40,7 +40,13 @@ def ingest(
     neo4j: Neo4jOption = None,
 ) -> None:
     """Analyse video files and link them to motion patterns; exit 1 if any file failed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from kdcvg.graph.clips import discover, ingest_clips
     from kdcvg.graph.embeddings import default_embedder
@@ -53,17 +59,19 @@ def ingest(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[frames]} frames"),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
             transient=True,
         ) as bar,
     ):
-        task = bar.add_task("clips", total=len(files), frames=0)
-        frames_seen = 0
+        files_task = bar.add_task("files", total=len(files), note="")
+        frames_task = bar.add_task("frames", total=None, note="")
 
-        def tick(path: str, frames: int) -> None:
-            nonlocal frames_seen
-            frames_seen += frames
-            bar.update(task, advance=1, frames=frames_seen)
+        def on_frames(path: str, frames: int) -> None:
+            bar.update(frames_task, advance=frames, note=Path(path).name)
+
+        def on_file(path: str, frames: int) -> None:
+            bar.update(files_task, advance=1, note=Path(path).name)
 
         summary = ingest_clips(
             store,
@@ -72,7 +80,8 @@ def ingest(
             default_embedder(),
             manifest=manifest,
             workers=workers,
-            progress=tick,
+            progress=on_file,
+            on_frames=on_frames,
         )
     typer.echo(
         f"ingested {len(summary.ingested)}, unchanged {len(summary.unchanged)}, "

@@ -93,6 +93,8 @@ class Thresholds:
     """
 
     moving_speed: float = 0.03  # widths/s above which a pixel counts as moving
+    change_level: float = 2.0  # grey levels of mean frame difference: persistent change
+    change_over_median: float = 3.0  # ... and this many times the frame's median change
     static_speed: tuple[float, float] = (0.004, 0.02)  # magnitude: static below lo
     static_share: tuple[float, float] = (0.02, 0.15)  # moving_share: static below lo
     camera_globality: tuple[float, float] = (0.5, 0.8)  # globality: camera motion above hi
@@ -102,6 +104,9 @@ class Thresholds:
     roll_rate: tuple[float, float] = (0.03, 0.12)  # |curl|
     shake_jitter: tuple[float, float] = (0.04, 0.12)  # jitter
     region_speed: tuple[float, float] = (0.03, 0.12)  # region_down / region_up
+    streak_aspect: tuple[float, float] = (3.0, 5.0)  # streak_height / streak_width
+    streak_height: tuple[float, float] = (0.2, 0.35)  # streak_height, widths
+    streak_rise: tuple[float, float] = (0.03, 0.08)  # -object_y: visible upward flow vetoes
     object_speed: tuple[float, float] = (0.01, 0.05)  # |object_x|
     object_spin: tuple[float, float] = (0.3, 1.2)  # |object_curl|
     periodic: tuple[float, float] = (0.3, 0.6)  # periodicity
@@ -114,11 +119,12 @@ DEFAULT_THRESHOLDS = Thresholds()
 
 @dataclass
 class _Accumulator:
-    """Statistics gathered while streaming: O(pairs) floats plus (4, grid, grid) cell sums."""
+    """Per-pair statistics gathered while streaming: O(pairs) floats plus a (G, G) grid."""
 
-    rows: list[list[float]]
-    cells: np.ndarray  # (4, G, G) time sums of cell means: vy, |vy| - |vx|, speed, count
+    rows: list[tuple[float, ...]]
+    cells: np.ndarray  # (G, G) time sum of cell-mean vertical flow beyond the global, widths / s
     prev_flow: np.ndarray | None = None
+    prev_l1: float = 0.0
 
 
 def farneback(prev: np.ndarray, curr: np.ndarray) -> np.ndarray:
@@ -142,76 +148,124 @@ class _Geometry:
     def __init__(self, h: int, w: int, grid: int) -> None:
         side = float(max(h, w))
         self.side = side
-        self.x = ((np.arange(w, dtype=np.float32) - (w - 1) / 2) / side)[None, :]  # (1, W)
-        self.y = ((np.arange(h, dtype=np.float32) - (h - 1) / 2) / side)[:, None]  # (H, 1)
-        self.sxx = float((self.x**2).sum() * h)
-        self.syy = float((self.y**2).sum() * w)
+        self.h, self.w = h, w
+        self.x = (np.arange(w, dtype=np.float64) - (w - 1) / 2) / side  # (W,)
+        self.y = (np.arange(h, dtype=np.float64) - (h - 1) / 2) / side  # (H,)
+        self.x2, self.y2 = self.x**2, self.y**2
+        self.sxx = float(self.x2.sum() * h)
+        self.syy = float(self.y2.sum() * w)
         self.n = h * w
-        self.ys = np.linspace(0, h, grid + 1).astype(int)
-        self.xs = np.linspace(0, w, grid + 1).astype(int)
-        self.areas = np.outer(np.diff(self.ys), np.diff(self.xs))  # (G, G) pixels per cell
+        self.grid = grid
+        # row / column sums of a (H, W, 2) field as BLAS products of its (H, 2W) view:
+        # NumPy's strided sum over axis 1 costs more than the flow statistics together
+        self.ones_h = np.ones(h, np.float32)
+        self.pick = np.tile(np.eye(2, dtype=np.float32), (w, 1))  # (2W, 2)
+        self.ones_w = np.ones(w, np.float32)
+
+    def sums(self, field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Column sums (W, 2) and row sums (H, 2) of a float32 (H, W, 2) field."""
+        flat = field.reshape(self.h, 2 * self.w)
+        return (self.ones_h @ flat).reshape(self.w, 2).astype(np.float64), (flat @ self.pick)
 
 
 def _pair_stats(
     flow: np.ndarray, geo: _Geometry, per_s: float, acc: _Accumulator, th: Thresholds
 ) -> None:
-    """Reduce one flow field (H, W, 2) to the per-pair row appended to `acc.rows`."""
-    f = flow * (per_s / geo.side)  # widths / s
-    vx, vy = f[..., 0], f[..., 1]
+    """Reduce one flow field (H, W, 2) in pixels / pair to the row appended to `acc.rows`.
+
+    Every statistic is a sum of the flow, of its row / column sums, or of the same for
+    the moving pixels, so the field is traversed a handful of times in C (OpenCV or a
+    NumPy reduction) and the rest is arithmetic on (H,) and (W,) vectors; the scale to
+    widths / s (`k`) is applied to the scalars at the end.
+    """
     import cv2
 
+    k = per_s / geo.side  # pixels / pair -> widths / s
+    vx, vy = flow[..., 0], flow[..., 1]
     speed, ang = cv2.cartToPolar(vx, vy)  # angle in [0, 2 pi): 0 east, pi / 2 south (y down)
-    total = float((speed * speed).sum()) + 1e-12
+    cols, rows = geo.sums(flow)  # (W, 2), (H, 2)
+    n = geo.n
+    tx, ty = cols[:, 0].sum() / n, cols[:, 1].sum() / n
     # affine fit on an orthogonal centred grid: each coefficient is a projection
-    tx, ty = float(vx.mean()), float(vy.mean())
-    a = float((vx * geo.x).sum() / geo.sxx)  # d vx / dx
-    b = float((vx * geo.y).sum() / geo.syy)  # d vx / dy
-    c = float((vy * geo.x).sum() / geo.sxx)  # d vy / dx
-    d = float((vy * geo.y).sum() / geo.syy)  # d vy / dy
-    explained = geo.n * (tx * tx + ty * ty) + geo.sxx * (a * a + c * c) + geo.syy * (b * b + d * d)
-    moving = speed > th.moving_speed
-    n_moving = int(moving.sum())
+    a = float(cols[:, 0] @ geo.x) / geo.sxx  # d vx / dx
+    c = float(cols[:, 1] @ geo.x) / geo.sxx  # d vy / dx
+    b = float(rows[:, 0] @ geo.y) / geo.syy  # d vx / dy
+    d = float(rows[:, 1] @ geo.y) / geo.syy  # d vy / dy
+    explained = n * (tx * tx + ty * ty) + geo.sxx * (a * a + c * c) + geo.syy * (b * b + d * d)
+    l2 = float(cv2.norm(speed, cv2.NORM_L2SQR)) + 1e-12
+    moving = speed > th.moving_speed / k
+    n_moving = int(np.count_nonzero(moving))
     obj_x = obj_y = obj_curl = 0.0
     if n_moving >= 4:
-        rx, ry = vx[moving] - tx, vy[moving] - ty
-        obj_x, obj_y = float(rx.mean()), float(ry.mean())
-        yy, xx = np.nonzero(moving)
-        px = xx / geo.side
-        py = yy / geo.side
-        px = px - px.mean()
-        py = py - py.mean()
-        r2 = float((px * px + py * py).sum()) + 1e-9
-        # rotation of the moving pixels about their centroid (x right, y down: > 0 clockwise)
-        obj_curl = float(((px * (ry - obj_y)) - (py * (rx - obj_x))).sum() / r2)
-    # region statistics: cell means of the flow left after the global translation
-    rest = np.stack([vy - ty, np.abs(vy - ty) - np.abs(vx - tx), speed])  # (3, H, W)
-    sums = np.add.reduceat(np.add.reduceat(rest, geo.ys[:-1], axis=1), geo.xs[:-1], axis=2)
-    acc.cells[:3] += sums / geo.areas
+        # moments of the moving pixels: their centroid, spread and flow (x right, y down)
+        m = moving.astype(np.float32)
+        m_cols = (geo.ones_h @ m).astype(np.float64)  # (W,) moving pixels per column
+        m_rows = (m @ geo.ones_w).astype(np.float64)  # (H,)
+        f_cols, f_rows = geo.sums(cv2.copyTo(flow, moving.view(np.uint8)))  # moving flow only
+        svx, svy = f_cols[:, 0].sum(), f_cols[:, 1].sum()
+        sx, sy = m_cols @ geo.x, m_rows @ geo.y
+        obj_x, obj_y = svx / n_moving - tx, svy / n_moving - ty
+        spread = m_cols @ geo.x2 - sx * sx / n_moving + m_rows @ geo.y2 - sy * sy / n_moving
+        # rotation about their centroid: covariance of position and flow (> 0 clockwise)
+        cov_x_vy = f_cols[:, 1] @ geo.x - sx * svy / n_moving
+        cov_y_vx = f_rows[:, 0] @ geo.y - sy * svx / n_moving
+        obj_curl = float((cov_x_vy - cov_y_vx) / (spread + 1e-9)) * k
+    # cell means of vertical flow (area-weighted): a persistent local stream stands out
+    acc.cells += (cv2.resize(vy, (geo.grid, geo.grid), interpolation=cv2.INTER_AREA) - ty) * k
+    l1 = float(cv2.norm(flow, cv2.NORM_L1))
     change = 0.0
     if acc.prev_flow is not None:
-        change = float(
-            np.abs(f - acc.prev_flow).mean()
-            / (np.abs(f).mean() + np.abs(acc.prev_flow).mean() + 1e-9)
-        )
-    acc.prev_flow = f
-    bins = (ang * (4 / math.pi)).astype(np.int32) % 8
-    hist = np.bincount(bins.ravel(), weights=speed.ravel(), minlength=8)[:8]
+        change = float(cv2.norm(flow, acc.prev_flow, cv2.NORM_L1)) / (l1 + acc.prev_l1 + 1e-9)
+    acc.prev_flow, acc.prev_l1 = flow, l1
+    bins = (ang * (4 / math.pi)).astype(np.int32)
+    bins[bins == 8] = 0  # 2 pi rounding
+    hist = np.bincount(bins.ravel(), weights=speed.ravel(), minlength=8)
     acc.rows.append(
-        [
-            float(speed.mean()),
-            n_moving / geo.n,
-            tx,
-            ty,
-            (a + d) / 2,
-            (c - b) / 2,
-            min(1.0, explained / total),
+        (
+            float(speed.sum()) / n * k,
+            n_moving / n,
+            tx * k,
+            ty * k,
+            (a + d) / 2 * k,
+            (c - b) / 2 * k,
+            min(1.0, explained / l2),
             change,
-            obj_x,
-            obj_y,
+            obj_x * k,
+            obj_y * k,
             obj_curl,
-            *hist.tolist(),
-        ]
+            *(hist[:8] * k).tolist(),
+        )
     )
+
+
+def _streak(change: np.ndarray, side: float, th: Thresholds) -> tuple[float, float]:
+    """Height and width (frame widths) of the tallest narrow band of persistent change.
+
+    A steady stream of liquid is a thin line moving along itself: optical flow cannot
+    see it (aperture problem), but the frames keep changing along it. `change` is the
+    time-mean absolute frame difference (H, W); a pixel changes persistently above
+    `change_level` grey levels and `change_over_median` times the frame's median (so
+    compression noise and handheld motion do not count). The band is the column run
+    around the column with the most changing rows whose coverage stays above half of
+    that column's (coverage smoothed over 3 columns); its height is the largest share of
+    changing rows of a band column times the frame height, so scattered specks do not
+    make a tall streak.
+    """
+    level = max(th.change_level, th.change_over_median * float(np.median(change)))
+    active = change > level  # (H, W)
+    coverage = active.mean(axis=0)  # (W,) share of rows changing in each column
+    if coverage.max() <= 0:
+        return 0.0, 0.0
+    smooth = np.convolve(coverage, np.ones(3) / 3, mode="same") if len(coverage) >= 3 else coverage
+    peak = int(smooth.argmax())
+    half = smooth[peak] / 2
+    left, right = peak, peak
+    while left > 0 and smooth[left - 1] > half:
+        left -= 1
+    while right < len(smooth) - 1 and smooth[right + 1] > half:
+        right += 1
+    height = float(coverage[left : right + 1].max()) * active.shape[0]
+    return height / side, (right - left + 1) / side
 
 
 def _periodicity(signal: np.ndarray) -> float:
@@ -256,25 +310,31 @@ def describe_frames(
     Raises:
         VideoError: fewer than two frames.
     """
-    acc = _Accumulator(rows=[], cells=np.zeros((3, settings.grid, settings.grid)))
+    import cv2
+
+    acc = _Accumulator(rows=[], cells=np.zeros((settings.grid, settings.grid)))
     prev: np.ndarray | None = None
     geo: _Geometry | None = None
+    change = np.zeros((0, 0), np.float32)  # (H, W) time sum of |frame difference|
     for frame in frames:
         grey = to_grey(frame)
         if prev is not None:
             if geo is None:
                 geo = _Geometry(grey.shape[0], grey.shape[1], settings.grid)
+                change = np.zeros(grey.shape, np.float32)
+            cv2.accumulate(cv2.absdiff(prev, grey), change)
             _pair_stats(farneback(prev, grey), geo, fps, acc, thresholds)
         prev = grey
         if on_frame is not None:
             on_frame()
-    if not acc.rows:
+    if geo is None:
         raise VideoError("motion descriptor needs at least 2 frames, got fewer")
-    return _aggregate(np.asarray(acc.rows, dtype=np.float64), acc.cells)
+    streak = _streak(change / len(acc.rows), geo.side, thresholds)
+    return _aggregate(np.asarray(acc.rows, dtype=np.float64), acc.cells, streak)
 
 
-def _aggregate(rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Per-pair rows (P, 19) and cell sums (3, G, G) -> descriptor (MOTION_DIM,)."""
+def _aggregate(rows: np.ndarray, cells: np.ndarray, streak: tuple[float, float]) -> np.ndarray:
+    """Per-pair rows (P, 19), cell sums (G, G) and the streak -> descriptor (MOTION_DIM,)."""
     pairs = len(rows)
     mean = rows.mean(axis=0)
     cell = cells / pairs  # time-mean per cell: a persistent local event stands out
@@ -283,10 +343,9 @@ def _aggregate(rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
     out[_F["magnitude"]], out[_F["moving_share"]] = np.median(rows[:, :2], axis=0)
     out[_F["translation_x"] : _F["smoothness"]] = mean[2:7]
     out[_F["smoothness"]] = 1.0 / (1.0 + (rows[1:, 7].mean() if pairs > 1 else 0.0))
-    out[_F["region_down"]] = max(0.0, float(cell[0].max()))
-    out[_F["region_up"]] = max(0.0, float(-cell[0].min()))
-    out[_F["region_vertical"]] = max(0.0, float(cell[1].max()))
-    out[_F["region_activity"]] = float(cell[2].max())
+    out[_F["region_down"]] = max(0.0, float(cell.max()))
+    out[_F["region_up"]] = max(0.0, float(-cell.min()))
+    out[_F["streak_height"]], out[_F["streak_width"]] = streak
     out[_F["object_x"] : _F["object_curl"] + 1] = mean[8:11]
     if pairs > 1:
         out[_F["jitter"]] = float(np.linalg.norm(np.diff(rows[:, 2:4], axis=0), axis=1).mean())
@@ -346,11 +405,16 @@ def pattern_scores(descriptor: np.ndarray, th: Thresholds = DEFAULT_THRESHOLDS) 
             f"motion descriptor must have shape ({MOTION_DIM},), got {descriptor.shape}"
         )
     v = {name: float(descriptor[i]) for name, i in _F.items()}
-    still = 1.0 - max(
-        _ramp(v["magnitude"], th.static_speed), _ramp(v["moving_share"], th.static_share)
-    )
     cam = _ramp(v["globality"], th.camera_globality)
     obj = 1.0 - cam
+    # a tall thin band of persistent change that flow cannot see is a stream (falling:
+    # gravity), unless flow shows the moving pixels going up (bubbles, mist)
+    aspect = v["streak_height"] / max(v["streak_width"], 1e-6)
+    stream = _ramp(aspect, th.streak_aspect) * _ramp(v["streak_height"], th.streak_height)
+    falling = obj * stream * (1.0 - _ramp(-v["object_y"], th.streak_rise))
+    still = 1.0 - max(
+        _ramp(v["magnitude"], th.static_speed), _ramp(v["moving_share"], th.static_share), stream
+    )
     moving = 1.0 - still
     tx, ty = v["translation_x"], v["translation_y"]
     shake = _ramp(v["jitter"], th.shake_jitter) * moving
@@ -370,17 +434,21 @@ def pattern_scores(descriptor: np.ndarray, th: Thresholds = DEFAULT_THRESHOLDS) 
         "zoom_out": cam * steady * _ramp(-v["divergence"], th.zoom_rate),
         "rotate": cam * steady * _ramp(abs(v["curl"]), th.roll_rate),
         "shake": shake * max(cam, 0.5),
-        "pour": obj
-        * moving
-        * _ramp(v["region_down"], th.region_speed)
-        * _ramp(v["object_y"], th.object_speed),
+        "pour": max(
+            falling,
+            obj
+            * moving
+            * _ramp(v["region_down"], th.region_speed)
+            * _ramp(v["object_y"], th.object_speed),
+        ),
         "rise": obj
         * moving
         * _ramp(v["region_up"], th.region_speed)
         * _ramp(-v["object_y"], th.object_speed),
         "spin": spin,
         "slide": obj * moving * drift,
-        "periodic": periodic * max(obj, 0.5),
+        # repetition explained by the camera (a zoom that eases in and out) is not an object's
+        "periodic": periodic * obj,
     }
     return {k: round(s, 4) for k, s in scores.items()}
 

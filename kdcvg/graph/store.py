@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from kdcvg.config import StoreConfig
@@ -73,10 +74,13 @@ class Store:
         flavor: "embedded" or "neo4j" (picks `.neo4j.cypher` variants).
         server: the embedded server behind it, when this process runs one.
         owns_server: stop `server` when the store closes.
+        home: the store folder (trained models, LoRAs, keyframe sheets).
     """
 
     def __init__(self, driver: Any, database: str, flavor: str,
-                 server: EmbeddedServer | None = None, owns_server: bool = False) -> None:
+                 server: EmbeddedServer | None = None, owns_server: bool = False,
+                 home: Path | None = None) -> None:
+        self.home = home if home is not None else StoreConfig().home
         self.driver = driver
         self.database = database
         self.flavor = flavor
@@ -207,7 +211,7 @@ def connect(config: StoreConfig) -> Store:
         if isinstance(e, ValueError):
             raise StoreError(f"{uri} is not a valid Bolt URI ({e}); expected bolt://host:7687") from e
         raise _translate(e, f"connect to {uri}") from e
-    return Store(driver, database, flavor, server, owns_server=server is not None)
+    return Store(driver, database, flavor, server, owns_server=server is not None, home=config.home)
 
 
 @contextmanager

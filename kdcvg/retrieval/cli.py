@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,7 +41,7 @@ def train(
         raise typer.BadParameter(f"--rl must be ppo, reinforce or none, got {rl!r}")
     home = store_config(db, neo4j).home
     with store_from_options(db, neo4j) as store, Progress(transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int, line: str) -> None:
             if stage not in tasks:
@@ -100,8 +100,9 @@ def feedback(
 
     home = store_config(db, neo4j).home
     with store_from_options(db, neo4j) as store:
-        clips = {r["clip"] for r in store.query("sar_clip_texts")}
-        sps = {r["selling_point"] for r in store.query("sar_selling_point_texts")}
+        s: Any = store
+        clips = {r["clip"] for r in s.query("sar_clip_texts")}
+        sps = {r["selling_point"] for r in s.query("sar_selling_point_texts")}
     rows = read_feedback(file, clips, sps)
     path = append_feedback(sar_dir(home), rows)
     typer.echo(f"recorded {len(rows)} feedback row(s) in {path}; run `kdcvg sar train` to use them")

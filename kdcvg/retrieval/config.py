@@ -52,6 +52,8 @@ class TrainConfig:
         keep_links: share of a batch whose own links stay in the graph (paraphrase regime);
             the rest are trained as unseen selling points.
         seed: makes the split, the batches and the initial weights reproducible.
+        sample_above: graphs with more nodes than this train on sampled subgraphs.
+        fanout: in-edges kept per node, edge type and hop when sampling.
     """
 
     epochs: int = 60
@@ -63,6 +65,8 @@ class TrainConfig:
     patience: int = 10
     keep_links: float = 0.5
     seed: int = 0
+    sample_above: int = 20_000
+    fanout: int = 10
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,13 @@ class RlConfig:
         n_epochs: PPO epochs per update.
         rewards: weight of each reward source, keys from `REWARD_SOURCES`.
         seed: makes the rollouts reproducible.
+        unseen: share of the training selling points whose links are hidden during the
+            stage (trained as unseen text); the rest are trained as paraphrases.
+        select: keep the update with the best validation MRR, the supervised weights
+            when none beats them.
+        max_pools: most training selling points the env draws from (a seeded sample).
+        tune: "all" (PPO updates the whole SC-GAT) or "head" (only the score mixture
+            `logit_scale`/`beta`/`gamma` and the output projections; the rest stays frozen).
     """
 
     algo: RlKind = "ppo"
@@ -92,6 +103,10 @@ class RlConfig:
         default_factory=lambda: {"cider": 0.5, "curated": 1.0, "feedback": 1.0}
     )
     seed: int = 0
+    unseen: float = 0.5
+    select: bool = True
+    max_pools: int = 4096
+    tune: Literal["all", "head"] = "all"
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ class SCGAT(nn.Module):
             raise ValueError(f"hidden={config.hidden} must be divisible by heads={config.heads}")
         self.config = config
         self.in_channels = dict(in_channels)
-        self.edge_types = [tuple(et) for et in edge_types]
+        self.edge_types: list[EdgeType] = [(et[0], et[1], et[2]) for et in edge_types]
         h, heads = config.hidden, config.heads
         self.inp = nn.ModuleDict({nt: nn.Linear(f, h) for nt, f in in_channels.items()})
 
@@ -78,13 +78,11 @@ class SCGAT(nn.Module):
 
     def reset_parameters(self) -> None:
         """Resets all learnable parameters."""
-        for module in [*self.inp.values(), *self.out.values()]:
-            module.reset_parameters()
-        for hetero in self.convs:
-            hetero.reset_parameters()
+        for module in [*self.inp.values(), *self.out.values(), *self.convs]:
+            module.reset_parameters()  # type: ignore[operator]
         for norms in self.norms:
-            for norm in norms.values():
-                norm.reset_parameters()
+            for norm in norms.values():  # type: ignore[operator]
+                norm.reset_parameters()  # type: ignore[operator]
         with torch.no_grad():
             self.logit_scale.fill_(2.3)
             self.beta.fill_(5.0)
@@ -93,7 +91,8 @@ class SCGAT(nn.Module):
     def _update(self, layer: int, nt: str, h: Tensor, msg: Tensor | None) -> Tensor:
         if msg is None:
             return h
-        return self.norms[layer][nt](h + self.drop(nn.functional.gelu(msg)))
+        norm: nn.Module = self.norms[layer][nt]  # type: ignore[index]
+        return norm(h + self.drop(nn.functional.gelu(msg)))
 
     def node_states(self, x_dict: dict[str, Tensor],
                     edge_index_dict: dict[EdgeType, Tensor]) -> States:

@@ -149,8 +149,9 @@ def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
                              "was made for (kdcvg demo build)")
     runs: dict[str, Run] = {"sar": sar_run(sar, queries)}
     if baselines:
-        sup = SarRetriever(sar.model.__class__.from_pretrained(home / "sar" / "supervised"),
-                           *_graph_of(store), sar.texts, sar.embedder)
+        sup_dir = home / "sar" / "supervised"
+        sup = SarRetriever(sar.model.__class__.from_pretrained(sup_dir), *_graph_of(store),
+                           sar.texts, sar.embedder, sup_dir)
         runs["sar-supervised"] = sar_run(sup, queries)
         keys = sar.inputs.keys["clip"]
         qx = sar.embedder.embed([q.text for q in queries])

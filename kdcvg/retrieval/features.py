@@ -170,9 +170,9 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
                                 torch.full_like(clip_product, -1))
 
     sp_knn = torch.from_numpy(knn_by_text(text["selling_point"].numpy(), knn))
-    dst = torch.arange(counts["selling_point"]).view(-1, 1).expand_as(sp_knn)
+    knn_dst = torch.arange(counts["selling_point"]).view(-1, 1).expand_as(sp_knn)
     valid = sp_knn >= 0
-    edge_index[SIMILAR] = torch.stack([sp_knn[valid], dst[valid]])
+    edge_index[SIMILAR] = torch.stack([sp_knn[valid], knn_dst[valid]])
     has_cat = sp_category >= 0
     edge_index[CONTAINS] = torch.stack(
         [sp_category[has_cat], torch.arange(counts["selling_point"])[has_cat]])

@@ -9,6 +9,7 @@ folder: `<home>/sar/model` (after the RL stage) and `<home>/sar/supervised`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -24,6 +25,10 @@ from kdcvg.retrieval.features import GraphInputs
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.pt"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
 
 
 def sar_dir(home: Path) -> Path:
@@ -48,6 +53,7 @@ class SarModel:
     graph_version: str
     schema_version: int = SCHEMA_VERSION
     reports: list[dict[str, Any]] = field(default_factory=list)
+    digest: str = ""  # of the saved weights; tags the persisted index
 
     def save_pretrained(self, folder: Path) -> Path:
         """Write config and weights; the folder is replaced whole or left untouched."""
@@ -66,6 +72,7 @@ class SarModel:
         }
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
         torch.save(self.encoder.state_dict(), tmp / WEIGHTS_NAME)
+        self.digest = _digest(tmp / WEIGHTS_NAME)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
@@ -95,7 +102,7 @@ class SarModel:
                                  "retrain with `kdcvg sar train`") from e
         encoder.eval()
         return cls(config, encoder, meta["graph_version"], int(meta["schema_version"]),
-                   list(meta.get("reports", [])))
+                   list(meta.get("reports", [])), _digest(weights))
 
     def check_graph(self, inputs: GraphInputs) -> None:
         """Refuse a graph whose schema or feature widths differ from the training graph.

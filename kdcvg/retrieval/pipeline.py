@@ -81,7 +81,7 @@ def make_config(epochs: int | None = None, ppo_steps: int | None = None, seed: i
     train: TrainConfig = replace(base.train, seed=seed,
                                  **({"epochs": epochs} if epochs is not None else {}))
     rlc: RlConfig = replace(base.rl, seed=seed, algo=rl,  # type: ignore[arg-type]
-                            **({"steps": ppo_steps} if ppo_steps is not None else {}))
+                            steps=base.rl.steps if ppo_steps is None else ppo_steps)
     enc = replace(base.encoder, conv=conv)  # type: ignore[arg-type]
     return SarConfig(encoder=enc, train=train, rl=rlc)
 

@@ -13,8 +13,9 @@ own selling point); validation selling points keep their links hidden.
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,15 +28,21 @@ from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.env import SarPickEnv
 from kdcvg.retrieval.features import GraphInputs, drop_links, linked_text
 from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table
+from kdcvg.retrieval.sampling import NeighbourSampler
 from kdcvg.retrieval.train import (
     StageProgress,
     StageReport,
     positives,
     query_inputs,
     rank_metrics,
+    sampled_states,
     score_queries,
     split_selling_points,
 )
+
+SAMPLE_ABOVE = 20_000  # nodes; bigger graphs run the extractor on sampled neighbourhoods
+FANOUT = 10
+HEAD_PARAMS = ("logit_scale", "beta", "gamma")
 
 try:  # SB3 is a dependency; the class must exist at import time to be subclassed
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -51,7 +58,8 @@ class SCGATExtractor(BaseFeaturesExtractor):
         observation_space: the env's `Dict` space.
         encoder: the trained SC-GAT (updated in place by the policy optimiser).
         inputs: the graph's model inputs.
-        hidden: (N_sp,) bool, selling points whose links stay hidden.
+        hidden: (N_sp,) bool, selling points whose links stay hidden; such a query is
+            embedded as unseen text (no attach edge to itself), the others as a paraphrase.
 
     Shapes:
         - **input:** query (B, 1), candidates (B, K), mask (B, K), features (B, K)
@@ -59,14 +67,20 @@ class SCGATExtractor(BaseFeaturesExtractor):
     """
 
     def __init__(self, observation_space: Any, encoder: SCGAT, inputs: GraphInputs,
-                 hidden: Tensor) -> None:
+                 hidden: Tensor, sample_above: int = SAMPLE_ABOVE, fanout: int = FANOUT) -> None:
         k = int(observation_space["candidates"].shape[0])
         super().__init__(observation_space, features_dim=2 * k)
         self.encoder = encoder
         self._inputs = inputs
         self._edges = drop_links(inputs, hidden)
+        self._hidden = hidden
         self._know = linked_text(inputs, self._edges)  # (N_clip, 384)
         self._cache: tuple[tuple[int, ...], list[dict[str, Tensor]]] | None = None
+        num = {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
+        # large graphs: each batch runs on its neighbourhood, truncated deterministically
+        # (no random sampling) so rollouts and updates evaluate the same function
+        self._sampler = (NeighbourSampler(self._edges, num, fanout, encoder.config.layers)
+                         if sum(num.values()) > sample_above else None)
 
     def train(self, mode: bool = True) -> SCGATExtractor:
         # dropout stays off: PPO's probability ratios must compare the same function
@@ -86,16 +100,47 @@ class SCGATExtractor(BaseFeaturesExtractor):
     def forward(self, obs: dict[str, Tensor]) -> Tensor:
         sps = obs["query"].long().view(-1)
         cands = obs["candidates"].long()  # (B, K)
-        states = self._states()
-        clip = self.encoder.embed(states)["clip"]
-        qx, qe = query_inputs(self._inputs, sps, torch.ones_like(sps, dtype=torch.bool))
+        qx, qe = query_inputs(self._inputs, sps, ~self._hidden[sps])
+        if self._sampler is None:
+            states = self._states()
+            emb = self.encoder.embed(states)["clip"][cands.clamp(min=0)]  # (B, K, out)
+        else:
+            flat = cands.clamp(min=0).reshape(-1)
+            states, clip, qe = sampled_states(self.encoder, self._inputs, self._sampler,
+                                              torch.zeros_like(self._hidden), flat, qe, None)
+            emb = clip.view(*cands.shape, -1)
         q, _ = self.encoder.attach(states, qx, qe)  # (B, out)
-        emb = clip[cands.clamp(min=0)]  # (B, K, out)
         know = (self._inputs.text["selling_point"][sps].unsqueeze(1)
                 * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
         scores = self.encoder.logit_scale.exp() * (q.unsqueeze(1) * emb).sum(-1) \
             + self.encoder.beta * obs["features"] + self.encoder.gamma * know
         return torch.cat([scores * obs["mask"], obs["features"]], dim=1)
+
+
+def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Tensor, k: int,
+                   chunk: int = 1024) -> np.ndarray:
+    """(S, k) best clip rows per selling point under the current model, -1 padded.
+
+    Hidden selling points are embedded as unseen text, the others as paraphrases;
+    the graph is encoded once and the queries are scored in chunks.
+    """
+    model.eval()
+    with torch.no_grad():
+        edges = drop_links(inputs, hidden)
+        states = model.node_states(inputs.x, edges)
+        clip = model.embed(states)["clip"]
+        know = linked_text(inputs, edges)
+        rows = torch.tensor(sps, dtype=torch.long)
+        kk = min(k, clip.shape[0])
+        out = np.full((len(sps), k), -1, dtype=np.int64)
+        for b in range(0, len(sps), chunk):
+            r = rows[b:b + chunk]
+            qx, qe = query_inputs(inputs, r, ~hidden[r])
+            q, _ = model.attach(states, qx, qe)
+            scores = model.score(q, clip, inputs.text["selling_point"][r], inputs.text["clip"],
+                                 know)
+            out[b:b + r.numel(), :kk] = scores.topk(kk, dim=1).indices.numpy()
+    return out
 
 
 def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlConfig,
@@ -109,16 +154,10 @@ def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: Rl
     pos = positives(inputs)
     links = {(c, s): float(w) for (c, s), w in zip(inputs.links.T.tolist(),
                                                     inputs.link_weight.tolist(), strict=True)}
-    model.eval()
-    with torch.no_grad():
-        scores = score_queries(model, inputs, train_sp, hidden, keep_self=True)
-    k = min(config.candidates, scores.shape[1])
-    top = scores.topk(k, dim=1).indices.numpy()
-    cand = np.full((len(train_sp), config.candidates), -1, dtype=np.int64)
-    cand[:, :k] = top
+    cand = top_candidates(model, inputs, train_sp, hidden, config.candidates)
     qt = inputs.text["selling_point"][train_sp]
-    feats = (qt @ inputs.text["clip"].T).numpy()
-    features = np.where(cand >= 0, np.take_along_axis(feats, np.maximum(cand, 0), 1), 0.0)
+    feats = (qt.unsqueeze(1) * inputs.text["clip"][torch.from_numpy(cand).clamp(min=0)]).sum(-1)
+    features = np.where(cand >= 0, feats.numpy(), 0.0)
     refs = [[captions[c] for c in pos[s]] for s in train_sp]
     tables = {"cider": cider_table(cand, captions, refs) / 10.0,
               "curated": curated_table(cand, train_sp, links),
@@ -144,6 +183,13 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
              progress: StageProgress | None = None) -> StageReport:
     """Refine `model` in place with PPO (MaskablePPO when pools are short) or REINFORCE.
 
+    A share `config.unseen` of the training selling points has its links hidden
+    during the stage (their pools are built and scored as unseen text), the rest are
+    paraphrases of known selling points. The validation MRR (the supervised stage's
+    held-out selling points, links hidden) is measured after every update; with
+    `config.select` the best state is kept, and when no update beats the supervised
+    weights those are kept (`metrics["rl_kept"] = 0`).
+
     Args:
         captions: caption per clip row (CIDEr's hypotheses and references).
         val_fraction, split_seed: the supervised stage's split, reused so that the
@@ -153,32 +199,74 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     start = time.perf_counter()
     train_sp, val_sp = split_selling_points(inputs, val_fraction, split_seed)
     n_sp = inputs.x["selling_point"].shape[0]
-    hidden = torch.zeros(n_sp, dtype=torch.bool)
-    hidden[val_sp] = True
-    env, top1 = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
+    val_hidden = torch.zeros(n_sp, dtype=torch.bool)
+    val_hidden[val_sp] = True
+    g = torch.Generator().manual_seed(config.seed)
+    n_unseen = round(len(train_sp) * config.unseen)
+    unseen = [train_sp[i] for i in torch.randperm(len(train_sp), generator=g)[:n_unseen].tolist()]
+    hidden = val_hidden.clone()
+    hidden[unseen] = True
+    if len(train_sp) > config.max_pools:  # large graphs: the env draws from a seeded sample
+        pick = torch.randperm(len(train_sp), generator=g)[:config.max_pools]
+        train_sp = sorted(train_sp[i] for i in pick.tolist())
+    env, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
+    pos = positives(inputs)
+    pos_val = [pos[s] for s in val_sp]
+
+    def validate() -> float:
+        model.eval()
+        with torch.no_grad():
+            scores = score_queries(model, inputs, val_sp, val_hidden, keep_self=False)
+        return rank_metrics(scores, pos_val)["mrr"]
+
+    before = validate()
+    best = {"mrr": before, "step": 0, "state": copy.deepcopy(model.state_dict())}
+
+    def checkpoint(step: int) -> None:
+        mrr = validate()
+        if mrr > best["mrr"]:
+            best.update(mrr=mrr, step=step, state=copy.deepcopy(model.state_dict()))
+
     torch.manual_seed(config.seed)
     model.train()
+    frozen = [] if config.tune == "all" else [
+        prm for name, prm in model.named_parameters()
+        if prm.requires_grad and name not in HEAD_PARAMS and not name.startswith("out.")]
+    for prm in frozen:
+        prm.requires_grad_(False)
+    learn_start = time.perf_counter()
     if config.algo == "ppo":
-        _run_ppo(model, inputs, env, config, hidden, progress)
+        _run_ppo(model, inputs, env, config, hidden, progress, checkpoint)
     elif config.algo == "reinforce":
-        _run_reinforce(model, inputs, env, config, hidden, progress)
+        _run_reinforce(model, inputs, env, config, hidden, progress, checkpoint)
     else:
         raise RetrievalError(f"--rl must be 'ppo', 'reinforce' or 'none', got {config.algo!r}")
+    learn_seconds = time.perf_counter() - learn_start
+    for prm in frozen:
+        prm.requires_grad_(True)
+    checkpoint(config.steps)
+    last = validate()
+    if config.select:
+        model.load_state_dict(best["state"])  # type: ignore[arg-type]
     model.eval()
-    pos = positives(inputs)
     with torch.no_grad():
-        metrics = rank_metrics(score_queries(model, inputs, val_sp, hidden, keep_self=False),
-                               [pos[s] for s in val_sp])
+        metrics = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, keep_self=False),
+                               pos_val)
     after, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
     report = {f"val_{k}": v for k, v in metrics.items()}
+    report["val_mrr_before"] = before
+    report["val_mrr_last"] = last
+    report["learn_seconds"] = learn_seconds
+    report["rl_kept"] = float(not config.select or int(best["step"]) > 0)  # type: ignore[call-overload]
     report["reward_top1_before"] = float(env.rewards[:, 0].mean())
     report["reward_top1_after"] = float(after.rewards[:, 0].mean())
-    return StageReport(config.algo, config.steps, config.steps, report,
-                       time.perf_counter() - start)
+    chosen = int(best["step"]) if config.select else config.steps  # type: ignore[call-overload]
+    return StageReport(config.algo, config.steps, chosen, report, time.perf_counter() - start)
 
 
 def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfig,
-             hidden: Tensor, progress: StageProgress | None) -> None:
+             hidden: Tensor, progress: StageProgress | None,
+             checkpoint: Callable[[int], None]) -> None:
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -194,7 +282,7 @@ def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfi
                  gae_lambda=1.0, ent_coef=0.0, vf_coef=0.1, seed=config.seed, device="cpu",
                  verbose=0,
                  policy_kwargs=kwargs)
-    _identity_head(agent.policy, env.action_space.n)
+    _identity_head(agent.policy, int(env.candidates.shape[1]))
 
     class _Progress(BaseCallback):
         def _on_step(self) -> bool:
@@ -202,11 +290,17 @@ def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfi
                 progress(self.num_timesteps, config.steps, "")
             return True
 
+        def _on_rollout_end(self) -> None:
+            # called before training on this rollout: the weights are those of the last update
+            if self.num_timesteps > config.n_steps:
+                checkpoint(self.num_timesteps - config.n_steps)
+
     agent.learn(total_timesteps=config.steps, callback=_Progress())
 
 
 def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfig,
-                   hidden: Tensor, progress: StageProgress | None) -> None:
+                   hidden: Tensor, progress: StageProgress | None,
+                   checkpoint: Callable[[int], None]) -> None:
     """Plain policy gradient, as in the paper: loss = -(R - b) log pi(a | s)."""
     extractor = SCGATExtractor(env.observation_space, model, inputs, hidden)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -229,5 +323,8 @@ def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: R
         opt.step()
         baseline = 0.9 * baseline + 0.1 * float(reward.mean())
         done += batch
+        if done % config.n_steps < batch and done < config.steps:
+            checkpoint(done)
+            model.train()
         if progress is not None:
             progress(min(done, config.steps), config.steps, f"reward={float(reward.mean()):.3f}")

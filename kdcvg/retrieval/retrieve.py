@@ -2,7 +2,10 @@
 
 At load the encoder runs once over the whole graph; clip vectors
 `[e_clip, x_clip, k_clip]` go into a FAISS index, so that one inner product with
-the query vector `[scale * e_q, beta * x_q, gamma * x_q]` is exactly `SCGAT.score`. A known
+the query vector `[scale * e_q, beta * x_q, gamma * x_q]` is exactly `SCGAT.score`.
+A loaded model's index is saved beside it (`index.faiss` + `index.json`, tagged
+with the graph version and the weights' digest) and reused while both match; when
+the graph changes it is rebuilt and saved again. A known
 selling point's text uses its precomputed vector; new text is embedded with
 MiniLM and attached to its product, category and nearest selling points
 (`SCGAT.attach`), which also yields the attention weights that explain it.
@@ -29,7 +32,7 @@ from kdcvg.retrieval.features import (
     drop_links,
     linked_text,
 )
-from kdcvg.retrieval.index import ClipIndex
+from kdcvg.retrieval.index import INDEX_META, ClipIndex
 from kdcvg.retrieval.model import SarModel, sar_dir
 from kdcvg.retrieval.train import query_inputs
 
@@ -56,6 +59,7 @@ class SarHit:
     uri: str
     motion_patterns: tuple[tuple[str, float], ...]
     neighbours: tuple[Neighbour, ...] = ()
+    motion: tuple[float, ...] | None = None  # the clip's motion descriptor, when it has one
 
 
 @dataclass
@@ -108,10 +112,16 @@ class SarRetriever:
         data, id_maps: the exported graph.
         texts: captions, uris, motion patterns and selling-point texts by key.
         embedder: has `embed(list[str]) -> (N, 384)`; MiniLM by default.
+        index_dir: where the clip index is persisted (None: built in memory only).
+
+    Attributes:
+        index_source: "built", "loaded" (persisted index reused) or "rebuilt" (a
+            persisted index was stale for this graph or model and was replaced).
     """
 
     def __init__(self, model: SarModel, data: Any, id_maps: dict[str, list[str]],
-                 texts: GraphTexts, embedder: Any = None) -> None:
+                 texts: GraphTexts, embedder: Any = None, index_dir: Path | None = None
+                 ) -> None:
         self.model = model
         self.texts = texts
         self._embedder = embedder
@@ -129,15 +139,20 @@ class SarRetriever:
             self._gamma = float(enc.gamma)
             vectors = torch.cat([clip, self.inputs.text["clip"], linked_text(self.inputs, edges)],
                                 dim=1).numpy()
-            self.index = ClipIndex(vectors)
+            self.index, self.index_source = self._index_for(vectors, index_dir)
             self._clip_explain = self._explain_clips(edges)
             rows = torch.arange(n_sp)
+            # known selling points: query vectors and explanations computed once, here
             known = []
+            self._known_explain: list[list[tuple[str, int, float]]] = [[] for _ in range(n_sp)]
             for b in range(0, n_sp, 4096):
                 qx, qe = query_inputs(self.inputs, rows[b:b + 4096],
                                       torch.ones(min(4096, n_sp - b), dtype=torch.bool))
-                known.append(enc.attach(self.states, qx, qe)[0])
+                q, att = enc.attach(self.states, qx, qe, return_attention=True)
+                known.append(q)
+                _collect(att, self._known_explain, offset=b)
             self._known = (torch.cat(known) if known else torch.zeros((0, clip.shape[1])))
+            self._known_explain = [_top(e) for e in self._known_explain]
         self._sp_index = ClipIndex(self.inputs.text["selling_point"].numpy())
         self._sp_row = self.inputs.index_of("selling_point")
         self._product_row = self.inputs.index_of("product")
@@ -146,6 +161,26 @@ class SarRetriever:
         self._product_category = dict(zip(in_cat[0].tolist(), in_cat[1].tolist(), strict=True))
         self._by_text = {str(r.get("text", "")).strip().lower(): k
                          for k, r in texts.selling_points.items()}
+        motion = getattr(data["clip"], "motion", None)
+        has = getattr(data["clip"], "has_motion", None)
+        self._motion: list[tuple[float, ...] | None] = [None] * len(self.inputs.keys["clip"])
+        if motion is not None and motion.numel():
+            flags = has.tolist() if has is not None else [True] * motion.shape[0]
+            self._motion = [tuple(round(float(v), 6) for v in row) if ok else None
+                            for row, ok in zip(motion.tolist(), flags, strict=True)]
+
+    def _index_for(self, vectors: np.ndarray, folder: Path | None) -> tuple[ClipIndex, str]:
+        """The persisted index when it matches graph and model, else a new one (saved)."""
+        if folder is None:
+            return ClipIndex(vectors), "built"
+        tag = {"graph_version": self.graph_version, "model_digest": self.model.digest}
+        loaded = ClipIndex.load_matching(folder, tag, vectors.shape[0], vectors.shape[1])
+        if loaded is not None:
+            return loaded, "loaded"
+        stale = (Path(folder) / INDEX_META).exists()
+        index = ClipIndex(vectors)
+        index.save(folder, tag)
+        return index, "rebuilt" if stale else "built"
 
     @classmethod
     def load(cls, store: Any, home: Path, stage: str = "model",
@@ -157,9 +192,10 @@ class SarRetriever:
         """
         from kdcvg.graph.export import export_graph
 
-        model = SarModel.from_pretrained(sar_dir(home) / stage)
+        folder = sar_dir(home) / stage
+        model = SarModel.from_pretrained(folder)
         data, id_maps = export_graph(store)
-        return cls(model, data, id_maps, GraphTexts.from_store(store), embedder)
+        return cls(model, data, id_maps, GraphTexts.from_store(store), embedder, folder)
 
     @property
     def embedder(self) -> Any:
@@ -201,30 +237,39 @@ class SarRetriever:
                                      "`kdcvg graph stats` or leave out --product")
             prod.append(-1 if p is None else self._product_row[p])
         cat = []
-        for c, p in zip(categories, prod, strict=True):
+        for c, prow in zip(categories, prod, strict=True):
             if c is not None and c not in self._category_row:
                 raise RetrievalError(f"unknown category {c!r}; leave it out or use a category "
                                      "of the graph")
             cat.append(self._category_row[c] if c is not None
-                       else self._product_category.get(p, -1))
+                       else self._product_category.get(prow, -1))
         known = [self._by_text.get(t.lower()) for t in clean]
         known = [k if k is not None and (p < 0 or self.inputs.sp_product[self._sp_row[k]] == p)
                  else None for k, p in zip(known, prod, strict=True)]
-        x = torch.from_numpy(self.embedder.embed(clean))
-        k = self.model.config.encoder.knn
-        _, nn_rows = self._sp_index.search(x.numpy(), k)
-        edges = attach_edges(torch.tensor(prod), torch.tensor(cat), torch.from_numpy(nn_rows))
-        with torch.no_grad():
-            q, att = self.model.encoder.attach(self.states, x, edges, return_attention=True)
-            for i, key in enumerate(known):
-                if key is not None:
-                    q[i] = self._known[self._sp_row[key]]
+        # a known selling point uses its precomputed vector; only new text is embedded
+        x = torch.zeros((len(clean), self.inputs.text["selling_point"].shape[1]))
+        q = torch.zeros((len(clean), self._known.shape[1]))
         explain: list[list[tuple[str, int, float]]] = [[] for _ in clean]
-        for et, (ei, w) in att.items():
-            for s, d, a in zip(ei[0].tolist(), ei[1].tolist(), w.tolist(), strict=True):
-                explain[d].append((et[0], s, a))
-        neighbours = [[self._neighbour(nt, r, a) for nt, r, a in sorted(e, key=lambda t: -t[2])
-                       [:EXPLAIN_TOP]] for e in explain]
+        new = [i for i, key in enumerate(known) if key is None]
+        for i, key in enumerate(known):
+            if key is not None:
+                x[i] = self.inputs.text["selling_point"][self._sp_row[key]]
+                q[i] = self._known[self._sp_row[key]]
+                explain[i] = self._known_explain[self._sp_row[key]]
+        if new:
+            xn = torch.from_numpy(self.embedder.embed([clean[i] for i in new]))
+            _, nn_rows = self._sp_index.search(xn.numpy(), self.model.config.encoder.knn)
+            edges = attach_edges(torch.tensor([prod[i] for i in new]),
+                                 torch.tensor([cat[i] for i in new]), torch.from_numpy(nn_rows))
+            with torch.no_grad():
+                qn, att = self.model.encoder.attach(self.states, xn, edges,
+                                                    return_attention=True)
+            x[new], q[new] = xn, qn
+            found: list[list[tuple[str, int, float]]] = [[] for _ in new]
+            _collect(att, found)
+            for i, e in zip(new, found, strict=True):
+                explain[i] = _top(e)
+        neighbours = [[self._neighbour(nt, r, a) for nt, r, a in e] for e in explain]
         vec = torch.cat([self._scale * q, self._beta * x, self._gamma * x], dim=1).numpy()
         return vec, neighbours, known
 
@@ -254,12 +299,25 @@ class SarRetriever:
             hits.append(SarHit(key, float(s), str(info.get("caption") or ""),
                                str(info.get("uri") or ""), motion,
                                tuple(self._neighbour(nt, row, a)
-                                     for nt, row, a in self._clip_explain[r])))
+                                     for nt, row, a in self._clip_explain[r]),
+                               self._motion[r]))
         return SarResult(text.strip(), hits, neighbours[0], known[0])
 
     def references(self, text: str, product_id: str | None, k: int) -> list[Any]:
         """The generation front end's reference source: `Reference`s, best first."""
         from kdcvg.generation.base import Reference
 
-        return [Reference(h.clip_id, h.uri, h.caption, h.score, h.motion_patterns)
+        return [Reference(h.clip_id, h.uri, h.caption, h.score, h.motion_patterns, h.motion)
                 for h in self.retrieve(text, product_id, None, k).hits]
+
+
+def _collect(att: dict[Any, tuple[torch.Tensor, torch.Tensor]],
+             out: list[list[tuple[str, int, float]]], offset: int = 0) -> None:
+    """Append (source type, source row, weight) of attention edges to their query's list."""
+    for et, (ei, w) in att.items():
+        for s, d, a in zip(ei[0].tolist(), ei[1].tolist(), w.tolist(), strict=True):
+            out[offset + d].append((et[0], s, a))
+
+
+def _top(edges: list[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
+    return sorted(edges, key=lambda t: -t[2])[:EXPLAIN_TOP]

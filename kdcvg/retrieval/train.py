@@ -24,7 +24,16 @@ from torch import Tensor
 from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
-from kdcvg.retrieval.features import GraphInputs, attach_edges, drop_links, linked_text
+from kdcvg.retrieval.features import (
+    EXPRESSES,
+    REV_EXPRESSES,
+    GraphInputs,
+    attach_edges,
+    drop_links,
+    linked_text,
+)
+from kdcvg.retrieval.sampling import NeighbourSampler, subgraph_states
+from kdcvg.types import EdgeType
 
 StageProgress = Callable[[int, int, str], None]  # (done, total, summary line)
 MIN_LINKED = 2
@@ -125,6 +134,41 @@ def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]]
     return torch.tensor(sorted(cands), dtype=torch.long)
 
 
+def _num_nodes(inputs: GraphInputs) -> dict[str, int]:
+    return {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
+
+
+def sampled_states(model: SCGAT, inputs: GraphInputs, sampler: NeighbourSampler, hide: Tensor,
+                   cand: Tensor, attach: dict[EdgeType, Tensor],
+                   generator: torch.Generator | None) -> tuple[list[dict[str, Tensor]], Tensor,
+                                                                dict[EdgeType, Tensor]]:
+    """Encoder states on the sampled neighbourhood of a batch.
+
+    Args:
+        hide: (N_sp,) bool, selling points whose EXPRESSES links are dropped.
+        cand: (C,) candidate clip rows.
+        attach: query attach edges with global source rows.
+
+    Returns:
+        subgraph states, (C, out) candidate embeddings, attach edges with local source rows.
+    """
+    seeds: dict[str, list[Tensor]] = {"clip": [cand]}
+    for et, ei in attach.items():
+        seeds.setdefault(et[0], []).append(ei[0])
+    sub = sampler.sample({nt: torch.cat(v) for nt, v in seeds.items()}, generator)
+    sp_rows = sub.nodes.get("selling_point", torch.zeros(0, dtype=torch.long))
+    for et in (EXPRESSES, REV_EXPRESSES):
+        ei = sub.edges[et]
+        sp_local = ei[1] if et == EXPRESSES else ei[0]
+        sub.edges[et] = ei[:, ~hide[sp_rows[sp_local]]] if ei.numel() else ei
+    states = subgraph_states(model, inputs.x, sub)
+    n = _num_nodes(inputs)
+    clip = model.embed(states)["clip"][sub.local("clip", cand, n["clip"])]
+    local = {et: torch.stack([sub.local(et[0], ei[0], n[et[0]]), ei[1]])
+             for et, ei in attach.items()}
+    return states, clip, local
+
+
 def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
                      progress: StageProgress | None = None) -> StageReport:
     """Train `model` in place on curated links; the best validation state is kept.
@@ -142,6 +186,10 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     val_hidden[val_sp] = True
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     pos_val = [pos[s] for s in val_sp]
+    sampler = None
+    if sum(int(v.shape[0]) for v in inputs.x.values()) > config.sample_above:
+        sampler = NeighbourSampler(drop_links(inputs, val_hidden), _num_nodes(inputs),
+                                   config.fanout, model.config.layers)
     model.eval()
     with torch.no_grad():  # epoch 0 competes too: training must earn its place
         metrics = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, False), pos_val)
@@ -157,10 +205,13 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             hide = val_hidden.clone()
             hide[rows[~keep]] = True
             edges = drop_links(inputs, hide)
-            states = model.node_states(inputs.x, edges)
             cand = _candidates(inputs, batch, pos, config.hard_negatives, g)
-            clip = model.embed(states)["clip"][cand]
             qx, qe = query_inputs(inputs, rows, keep)
+            if sampler is None:
+                states = model.node_states(inputs.x, edges)
+                clip = model.embed(states)["clip"][cand]
+            else:
+                states, clip, qe = sampled_states(model, inputs, sampler, hide, cand, qe, g)
             q, _ = model.attach(states, qx, qe)
             logits = model.score(q, clip, inputs.text["selling_point"][rows],
                                  inputs.text["clip"][cand],

@@ -57,10 +57,22 @@ def test_unknown_product(ackb) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_unknown_source_and_backend() -> None:
-    with pytest.raises(GenerationError, match="unknown reference source 'magic'; known: curated, "
+    with pytest.raises(GenerationError, match="unknown reference source 'magic'; known: auto, curated, "
                        "sar"):
         reference_source("magic", None)
     with pytest.raises(GenerationError, match="unknown backend 'x'; known backends: compose, "
                        "diffusers"):
         get_generator("x")
     assert get_generator("compose").name == "compose"
+
+
+def test_auto_falls_back_to_curated_and_says_why(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from kdcvg.generation.references import auto_references
+
+    store = SimpleNamespace(home=tmp_path)  # no SAR model under tmp_path/sar
+    source = auto_references(store)
+    described = source.describe()
+    assert described["source"] == "curated"
+    assert described["note"].startswith("auto: SAR unavailable (--references sar: no trained SAR model")

@@ -89,3 +89,36 @@ def test_help_is_fast_and_imports_nothing_heavy():
             "'stable_baselines3', 'neo4j', 'jpype') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_serve_shares_a_database_with_other_commands(tmp_path):
+    """`graph serve` holds the folder; other commands reach it over Bolt with its credentials."""
+    import os
+    import signal
+    import time
+
+    from kdcvg.graph.server import free_port
+
+    db = tmp_path / "served"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "kdcvg.cli", "graph", "serve", "--db", str(db),
+                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.time() + 120
+        line = ""
+        while "serving" not in line and time.time() < deadline:
+            line = server.stdout.readline()
+        assert f"on bolt://127.0.0.1:{port}" in line
+        uri = f"bolt://127.0.0.1:{port}"
+        # the folder is held: opening it directly names the holder and the URI to use
+        direct = runner.invoke(app, ["graph", "stats", "--db", str(db)])
+        assert direct.exit_code == 1 and f"connect to it with --neo4j {uri}" in direct.output
+        ingest = runner.invoke(app, ["graph", "ingest", str(ROOT / "examples" / "ackb.jsonl"),
+                                     "--neo4j", uri, "--db", str(db)])
+        assert ingest.exit_code == 0, ingest.output
+        stats = runner.invoke(app, ["graph", "stats", "--neo4j", uri, "--db", str(db), "--json"])
+        assert json.loads(stats.output)["nodes"]["Clip"]["nodes"] == 1
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)

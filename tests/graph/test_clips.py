@@ -106,21 +106,67 @@ def test_ingest_writes_rows_links_and_reports_failures(store, embedder, tmp_path
     )
     again = ingest_clips(store, [pour], tmp_path / "home", embedder)
     assert (again.ingested, again.unchanged, again.failed) == ([], ["pour-1"], [])
+    # auto links the new analysis no longer earns go; curated ones stay whatever they say
+    store.write(
+        "ingest_link_has_motion",
+        rows=[
+            {"source": "pour-1", "target": "spin", "props": {"score": 0.9, "source": "auto"}},
+            {"source": "pour-1", "target": "zoom_in", "props": {"score": 1.0, "source": "curated"}},
+        ],
+    )
     pour.write_bytes(pour.read_bytes() + b"\0")  # changed bytes: analysed and written again
-    changed = ingest_clips(store, [pour], tmp_path / "home", embedder)
-    assert changed.ingested == ["pour-1"]
-    kept = store.cypher(
-        "MATCH (:Clip {id: 'pour-1'})-[r:HAS_MOTION]->(:MotionPattern {name: 'pour'}) "
-        "RETURN r.source AS s, r.score AS score",
+    events: list[tuple[str, int]] = []
+    finished: list[tuple[str, int]] = []
+    changed = ingest_clips(
+        store,
+        [pour],
+        tmp_path / "home",
+        embedder,
+        progress=lambda p, n: finished.append((p, n)),
+        on_frames=lambda p, n: events.append((p, n)),
+    )
+    assert changed.ingested == ["pour-1"] and finished == [(str(pour), 24)]  # 3 s at 8 fps
+    assert {p for p, _ in events} == {str(pour)} and sum(n for _, n in events) == 24
+    assert len(events) > 1  # live counts while the file is analysed, not only at the end
+    after = store.cypher(
+        "MATCH (:Clip {id: 'pour-1'})-[r:HAS_MOTION]->(m) "
+        "RETURN m.name AS m, r.source AS s, r.score AS score ORDER BY m",
         {},
     )
-    assert kept == [{"s": "curated", "score": 0.5}]
+    by_name = {r["m"]: (r["s"], r["score"]) for r in after}
+    assert "spin" not in by_name
+    assert by_name["pour"] == ("curated", 0.5) and by_name["zoom_in"] == ("curated", 1.0)
+    assert {s for s, _ in by_name.values()} == {"auto", "curated"}
+    # the named query alone: deletes only auto links outside $keep, and says how many
+    auto = sorted(m for m, (s, _) in by_name.items() if s == "auto")
+    gone = store.write("clip_prune_auto_motion", clip="pour-1", keep=auto[1:])
+    assert gone == [{"deleted": 1}]
+    left = store.cypher(
+        "MATCH (:Clip {id: 'pour-1'})-[r:HAS_MOTION]->(m) RETURN m.name AS m ORDER BY m", {}
+    )
+    assert [r["m"] for r in left] == sorted(auto[1:] + ["pour", "zoom_in"])
 
 
 def test_workers_give_the_same_rows(store, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     paths = [_clip(tmp_path, c) for c in ("clip-edge-knife-pan", "clip-orbit-watch-roll")]
-    summary = ingest_clips(store, paths, tmp_path / "home", embedder, workers=2)
+    frames: dict[str, int] = {}
+    finished: dict[str, int] = {}
+
+    def on_frames(path: str, n: int) -> None:
+        frames[path] = frames.get(path, 0) + n
+
+    summary = ingest_clips(
+        store,
+        paths,
+        tmp_path / "home",
+        embedder,
+        workers=2,
+        progress=finished.__setitem__,
+        on_frames=on_frames,
+    )
     assert sorted(summary.ingested) == ["clip-edge-knife-pan", "clip-orbit-watch-roll"]
+    # the workers' live frame counts come through their queue and add up per file
+    assert frames == finished and all(n >= 24 for n in frames.values())
     tops = store.cypher(
         "MATCH (c:Clip)-[r:HAS_MOTION]->(m) RETURN c.id AS c, m.name AS m, "
         "r.score AS s ORDER BY c, s DESC",

@@ -20,7 +20,7 @@ SAMPLES = {
     "limit": 5, "k": 3, "rows": [], "keys": ["p-cold-brew"], "label": "Product", "key": "id",
     "ids": ["clip-cascade"], "clips": ["clip-cascade"], "selling_points": ["sp-cold-brew-1"],
     "text": "nitro foam", "embedding": [0.0] * 384, "pattern": "pour", "category": "beverages",
-    "content_hash": "0" * 64, "uri": "clips/cascade.mp4",
+    "content_hash": "0" * 64, "uri": "clips/cascade.mp4", "keep": ["pour"],
 }
 
 

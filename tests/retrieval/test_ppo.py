@@ -22,6 +22,28 @@ def test_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph, algo):
     report = train_rl(model, demo_inputs, captions,
                       RlConfig(algo=algo, steps=128, n_steps=64, batch_size=32, candidates=4),
                       val_fraction=0.2, split_seed=0)
-    assert report.stage == algo and set(report.metrics) >= {"val_mrr", "reward_top1_after"}
+    assert report.stage == algo and set(report.metrics) >= {"val_mrr", "reward_top1_after",
+                                                            "val_mrr_before", "rl_kept"}
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
-    assert any(k.startswith("convs.") for k in changed)  # attention weights moved
+    if report.metrics["rl_kept"]:  # an RL update beat the supervised weights on validation
+        assert any(k.startswith("convs.") for k in changed)  # attention weights moved
+        assert report.metrics["val_mrr"] > report.metrics["val_mrr_before"]
+    else:  # none did: the supervised weights are kept, unchanged
+        assert changed == [] and report.metrics["val_mrr"] == report.metrics["val_mrr_before"]
+
+
+def test_without_selection_the_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph):
+    from conftest import catalogue_texts
+
+    captions = catalogue_texts().captions(demo_graph[1]["clip"])
+    torch.manual_seed(0)
+    model = SCGAT(demo_inputs.in_channels, message_edge_types(),
+                  EncoderConfig(hidden=32, out=16, heads=2))
+    train_supervised(model, demo_inputs, TrainConfig(epochs=3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = train_rl(model, demo_inputs, captions,
+                      RlConfig(steps=128, n_steps=64, batch_size=32, candidates=4, select=False),
+                      val_fraction=0.2, split_seed=0)
+    assert report.metrics["rl_kept"] == 1.0 and report.best == 128
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("convs.") for k in changed)  # PPO moved the attention weights

@@ -35,10 +35,53 @@ def test_new_text_is_attached_and_explained(retriever):
     assert result.hits[0].neighbours  # each clip explained by its top-attended neighbours
 
 
-def test_references_for_the_generation_front_end(retriever):
+def test_references_for_the_generation_front_end(retriever, demo_graph):
     refs = retriever.references("Chips tumble into a bowl with a loud crunch", "crunch-chips", 2)
     assert len(refs) == 2 and all(isinstance(r, Reference) for r in refs)
     assert refs[0].uri.startswith("clips/") and refs[0].score >= refs[1].score
+    row = retriever.inputs.index_of("clip")[refs[0].clip_id]
+    expected = demo_graph[0]["clip"].motion[row].tolist()
+    assert refs[0].motion is not None and len(refs[0].motion) == 16
+    assert refs[0].motion == pytest.approx(expected, abs=1e-6)
+
+
+def test_clip_without_motion_has_no_descriptor(trained, demo_graph, embedder):
+    from conftest import catalogue_texts
+
+    data = demo_graph[0].clone()
+    data["clip"].has_motion = data["clip"].has_motion.clone()
+    data["clip"].has_motion[:] = False
+    ret = SarRetriever(trained[1], data, demo_graph[1], catalogue_texts(), embedder)
+    assert all(h.motion is None for h in ret.retrieve("crunchy chips", k=3).hits)
+
+
+def test_index_is_persisted_and_rebuilt_when_the_graph_changes(trained, demo_graph, embedder,
+                                                               tmp_path):
+    import json
+
+    from conftest import catalogue_texts
+
+    from kdcvg.retrieval.model import SarModel
+
+    trained[1].save_pretrained(tmp_path / "model")
+    model = SarModel.from_pretrained(tmp_path / "model")
+    data, ids = demo_graph
+    first = SarRetriever(model, data, ids, catalogue_texts(), embedder, tmp_path / "model")
+    assert first.index_source == "built"
+    meta = json.loads((tmp_path / "model" / "index.json").read_text())
+    assert meta == {"graph_version": data.graph_version, "model_digest": model.digest,
+                    "kind": "flat", "size": 33, "dim": 64 + 384 + 384}
+    again = SarRetriever(model, data, ids, catalogue_texts(), embedder, tmp_path / "model")
+    assert again.index_source == "loaded"
+    query = "Razor-sharp Japanese steel slices tomatoes paper thin."
+    assert [h.clip_id for h in again.retrieve(query, k=5).hits] == \
+        [h.clip_id for h in first.retrieve(query, k=5).hits]
+    grown = data.clone()
+    grown.graph_version = "test-grown"
+    changed = SarRetriever(model, grown, ids, catalogue_texts(), embedder, tmp_path / "model")
+    assert changed.index_source == "rebuilt"
+    assert json.loads((tmp_path / "model" / "index.json").read_text())["graph_version"] \
+        == "test-grown"
 
 
 @pytest.mark.parametrize(("text", "product", "message"), [

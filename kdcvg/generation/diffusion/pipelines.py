@@ -213,7 +213,12 @@ def load_pipeline(
         raise GenerationError(f"offload={offload} needs a CUDA device (device is {dev})")
 
     import diffusers
+    import transformers
 
+    # loading bars and casting notes are noise for CLI users; errors still surface
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
     try:
         if kind == "animatediff":
             extra: dict[str, Any] = {}

@@ -1,0 +1,37 @@
+"""SAR as the generation front end's reference source (`--references sar`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kdcvg.errors import GenerationError
+from kdcvg.generation.references import load_product
+from kdcvg.retrieval.pipeline import train_sar
+from kdcvg.retrieval.source import SarReferences
+
+from .test_cli import _load_demo
+
+
+def test_sar_references_need_a_trained_model(store, tmp_path):
+    store.home = tmp_path
+    with pytest.raises(GenerationError, match="--references sar: no trained SAR model in"):
+        SarReferences(store)
+
+
+def test_scenes_come_from_the_trained_retriever(store, embedder, tmp_path):
+    _load_demo(store, embedder)
+    store.home = tmp_path
+    train_sar(store, tmp_path, epochs=4, ppo_steps=0, rl="none")
+    source = SarReferences(store)
+    product = load_product(store, "edge-knife")
+
+    by_id = source.scene(product, "sp-edge-knife-1", 3)
+    assert by_id.selling_point_id == "sp-edge-knife-1"
+    assert by_id.text == "Razor-sharp Japanese steel slices tomatoes paper thin."
+    assert len(by_id.references) == 3
+    assert [r.score for r in by_id.references] == sorted((r.score for r in by_id.references), reverse=True)
+
+    free = source.scene(product, "cuts paper-thin slices", 2)
+    assert free.selling_point_id is None and free.text == "cuts paper-thin slices"
+    assert free.references[0].clip_id.startswith("clip-")
+    assert source.describe()["graph_version"] == source.retriever.graph_version
