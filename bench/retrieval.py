@@ -88,6 +88,7 @@ def main() -> None:
     from kdcvg.retrieval.train import train_supervised
 
     torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)  # OpenMP spin-waits crawl on a loaded machine
     n_clip, n_sp = int(100_000 * args.scale), int(200_000 * args.scale)
     t = time.perf_counter()
     data, ids = synthetic(n_clip, n_sp)

@@ -2,6 +2,5 @@
 // params: $rows (list of {key, props, created_at})
 UNWIND $rows AS row
 MERGE (n:Clip {id: row.key})
-SET n += row.props
-SET n.created_at = coalesce(n.created_at, row.created_at)
+SET n += row.props, n.created_at = coalesce(n.created_at, row.created_at)
 RETURN count(n) AS merged

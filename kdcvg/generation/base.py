@@ -64,6 +64,9 @@ class Reference:
         score: retrieval score (higher is better).
         motion_patterns: (pattern name, score) pairs, strongest first.
         motion: the clip's motion descriptor, when it has one.
+        distortions: what generators typically get wrong in the clip's motion patterns
+            (`MotionPattern.distortions`, strongest pattern first, no repeats); MKR adds
+            them to the negative prompt.
     """
 
     clip_id: str
@@ -72,6 +75,7 @@ class Reference:
     score: float
     motion_patterns: tuple[tuple[str, float], ...] = ()
     motion: tuple[float, ...] | None = None
+    distortions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

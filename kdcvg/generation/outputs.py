@@ -194,6 +194,7 @@ def scenes_record(
         for ref in scene.references:
             row = asdict(ref)
             row["motion_patterns"] = [list(p) for p in ref.motion_patterns]
+            row["distortions"] = list(ref.distortions)
             row.pop("motion")
             row["has_motion"] = ref.motion is not None
             if thumbs:

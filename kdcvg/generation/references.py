@@ -3,12 +3,15 @@
 `CuratedReferences` reads curated `EXPRESSES` links through a named query; the
 SAR retriever implements the same protocol with its learned ranking. Every graph
 read generation needs (product, selling points, references) happens here, in
-the process that holds the store, so that renderers receive plain data.
+the process that holds the store, so that renderers receive plain data: the
+references carry their motion patterns' distortions (`with_distortions`), which
+MKR puts in the negative prompt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import import_module
 from typing import Any, Protocol
 
@@ -76,6 +79,24 @@ def _reference(row: dict[str, Any]) -> Reference:
     )
 
 
+def with_distortions(store: Any, references: Sequence[Reference]) -> tuple[Reference, ...]:
+    """The references with `distortions` filled from their motion patterns in the graph.
+
+    One `mkr_distortions` query for all of them. A reference's distortions follow its
+    patterns' order (strongest first), each pattern's in the order recorded, without repeats.
+    """
+    names = sorted({name for r in references for name, _ in r.motion_patterns})
+    if not names:
+        return tuple(references)
+    recorded = {str(row["pattern"]): [str(d) for d in row["distortions"] or []]
+                for row in store.query("mkr_distortions", patterns=names)}
+    return tuple(
+        replace(r, distortions=tuple(dict.fromkeys(
+            d for name, _ in r.motion_patterns for d in recorded.get(name, []))))
+        for r in references
+    )
+
+
 class CuratedReferences:
     """References from curated `EXPRESSES` links, strongest weight first.
 
@@ -120,7 +141,7 @@ class CuratedReferences:
                 f"selling point {sp_id!r} ({text!r}) of product {product.id!r} has no curated "
                 "reference clip: curate an EXPRESSES link from a clip to it, or train SAR"
             )
-        references = tuple(_reference(r) for r in refs)
+        references = with_distortions(self.store, [_reference(r) for r in refs])
         return Scene(text=text, selling_point_id=sp_id, references=references)
 
     def _match_text(self, product: ProductInfo, text: str) -> str:

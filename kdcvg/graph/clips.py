@@ -362,10 +362,7 @@ def _batch_for(analysis: ClipAnalysis, curated: set[str], missing_patterns: set[
     vocab = {m.name: m for m in MOTION_PATTERNS}
     for name, score in analysis.patterns:
         if name in missing_patterns:
-            m = vocab[name]
-            batch.add_node(
-                "MotionPattern", {"name": name, "kind": m.kind, "description": m.description}
-            )
+            batch.add_node("MotionPattern", vocab[name].row())
         if name not in curated:  # a curator's link beats the classifier's
             batch.add_link(
                 "HAS_MOTION",

@@ -45,9 +45,7 @@ def catalogue_batch() -> Any:
 
     batch = IngestBatch()
     for m in MOTION_PATTERNS:
-        batch.add_node(
-            "MotionPattern", {"name": m.name, "kind": m.kind, "description": m.description}
-        )
+        batch.add_node("MotionPattern", m.row())
     for name in CATEGORIES:
         batch.add_node("Category", {"name": name})
     for p in PRODUCTS:

@@ -23,18 +23,8 @@ import numpy as np
 
 from kdcvg.errors import VideoError
 from kdcvg.graph.demo_catalog import ClipSpec, ProductSpec
+from kdcvg.graph.motion import CAMERA_PATTERNS
 
-CAMERA_MOTIONS = (
-    "static",
-    "pan_left",
-    "pan_right",
-    "tilt_up",
-    "tilt_down",
-    "zoom_in",
-    "zoom_out",
-    "rotate",
-    "shake",
-)
 OBJECT_SCENES = (
     "pour",
     "splash",
@@ -259,7 +249,7 @@ def render_clip(spec: ClipSpec, product: ProductSpec) -> Iterator[np.ndarray]:
         raise VideoError(f"clip {spec.id}: duration must be 1-10 s, got {spec.duration_s}")
     n = int(round(spec.duration_s * spec.fps))
     if spec.scene in ("still", "pan_shelf", "tilt", "zoom", "roll", "handheld"):
-        if spec.motion not in CAMERA_MOTIONS:
+        if spec.motion not in CAMERA_PATTERNS:
             raise VideoError(
                 f"clip {spec.id}: camera scene {spec.scene!r} cannot show {spec.motion!r}"
             )

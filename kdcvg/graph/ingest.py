@@ -74,7 +74,7 @@ def validate_batch(store: Store, batch: IngestBatch) -> list[str]:
     for rel, rows in batch.links.items():
         spec = RELATIONSHIPS[rel]
         for row in rows:
-            where = batch.origin.get((rel, f"{row['source']}->{row['target']}"), rel)
+            where = batch.origin.get((rel, row["source"], row["target"]), rel)
             for side, label, key in (("from", spec.source, row["source"]),
                                      ("to", spec.target, row["target"])):
                 if key in wanted.get(label, set()) and key not in present[label]:

@@ -50,22 +50,11 @@ MOTION_FIELDS: tuple[str, ...] = (
 MOTION_DIM = len(MOTION_FIELDS)
 _F = {name: i for i, name in enumerate(MOTION_FIELDS)}
 
-DETECTABLE_PATTERNS: tuple[str, ...] = (
-    "static",
-    "pan_left",
-    "pan_right",
-    "tilt_up",
-    "tilt_down",
-    "zoom_in",
-    "zoom_out",
-    "rotate",
-    "shake",
-    "pour",
-    "rise",
-    "spin",
-    "slide",
-    "periodic",
+CAMERA_PATTERNS: tuple[str, ...] = (
+    "static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "rotate", "shake",
 )
+OBJECT_PATTERNS: tuple[str, ...] = ("pour", "rise", "spin", "slide", "periodic")
+DETECTABLE_PATTERNS: tuple[str, ...] = CAMERA_PATTERNS + OBJECT_PATTERNS
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from kdcvg.errors import ValidationError
-from kdcvg.graph.schema import LINK_SOURCES, MAX_TEXT_CHARS, MOTION_KINDS, NODES, RELATIONSHIPS
+from kdcvg.graph.schema import (
+    LINK_SOURCES,
+    MAX_DISTORTIONS,
+    MAX_TEXT_CHARS,
+    MOTION_KINDS,
+    NODES,
+    RELATIONSHIPS,
+)
 
 # Record type -> node label. `link` records name their relationship in `rel`.
 RECORD_TYPES = {spec.pyg: label for label, spec in NODES.items()}
@@ -24,18 +31,22 @@ LINK_FIELDS = ("rel", "from", "to", "weight", "score", "source")
 _NUMBER_FIELDS = {"duration_s": float, "fps": float, "width": int, "height": int}
 # Short, human-entered fields; free text (descriptions, captions) may be longer.
 _MAX_NAME_CHARS = 200
+# Lists of short texts: a JSON list in JSONL, `|`-separated text in a CSV cell.
+_LIST_FIELDS = {"distortions": MAX_DISTORTIONS}
+_CSV_LIST_SEPARATOR = "|"
 
 
 @dataclass
 class IngestBatch:
     """Rows to write: `nodes[label]` flat dicts, `links[REL_TYPE]` {source, target, props}.
 
-    `lines` maps (label or rel type, key) to where the row came from, for error messages.
+    `origin` maps (label, key) and (rel type, source, target) to where the row came from,
+    for error messages.
     """
 
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     links: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    origin: dict[tuple[str, str], str] = field(default_factory=dict)
+    origin: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def add_node(self, label: str, row: dict[str, Any], where: str = "") -> None:
         ident = (label, str(row[NODES[label].key]))
@@ -48,7 +59,7 @@ class IngestBatch:
                  where: str = "") -> None:
         self.links.setdefault(rel, []).append({"source": source, "target": target,
                                                "props": props or {}})
-        self.origin[(rel, f"{source}->{target}")] = where
+        self.origin[(rel, source, target)] = where
 
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in (self.nodes | self.links).items() if v}
@@ -135,8 +146,27 @@ def _check_number(where: str, name: str, value: Any, kind: type, problems: list[
     return number
 
 
+def _check_text_list(where: str, name: str, value: Any, problems: list[str], max_items: int,
+                     from_csv: bool) -> list[str] | None:
+    """A list of short texts: each non-empty and at most `_MAX_NAME_CHARS` characters."""
+    if from_csv and isinstance(value, str):
+        value = value.split(_CSV_LIST_SEPARATOR)
+    if not isinstance(value, list):
+        problems.append(f"{where}: {name}: expected a list of texts, got {type(value).__name__}")
+        return None
+    if len(value) > max_items:
+        problems.append(f"{where}: {name}: has {len(value)} items, the limit is {max_items}")
+        return None
+    before = len(problems)
+    items = [_check_text(where, f"{name}: item {i}", item, problems, _MAX_NAME_CHARS)
+             for i, item in enumerate(value, start=1)]
+    if len(problems) > before:
+        return None
+    return [item for item in items if item is not None]
+
+
 def _parse_node(where: str, label: str, raw: dict[str, Any], problems: list[str],
-                created_at: str) -> dict[str, Any] | None:
+                created_at: str, from_csv: bool = False) -> dict[str, Any] | None:
     spec = NODES[label]
     allowed = {"type", spec.key, *spec.required, *spec.optional}
     before = len(problems)
@@ -153,6 +183,9 @@ def _parse_node(where: str, label: str, raw: dict[str, Any], problems: list[str]
         value = raw[name]
         if name in _NUMBER_FIELDS:
             row[name] = _check_number(where, name, value, _NUMBER_FIELDS[name], problems, lo=0)
+        elif name in _LIST_FIELDS:
+            row[name] = _check_text_list(where, name, value, problems, _LIST_FIELDS[name],
+                                         from_csv)
         else:
             limit = MAX_TEXT_CHARS if name in ("text", "caption", "description", "uri") \
                 else _MAX_NAME_CHARS
@@ -221,6 +254,7 @@ def read_batch(path: Path) -> IngestBatch:
     problems: list[str] = []
     seen: dict[tuple[str, str], str] = {}
     created_at = now_iso()
+    from_csv = path.suffix.lower() == ".csv"
     for number, raw in _read_rows(path):
         where = f"{path}:{number}"
         kind = raw.get("type")
@@ -240,7 +274,7 @@ def read_batch(path: Path) -> IngestBatch:
                             f"{', '.join([*RECORD_TYPES, 'link'])}")
             continue
         label = RECORD_TYPES[kind]
-        row = _parse_node(where, label, raw, problems, created_at)
+        row = _parse_node(where, label, raw, problems, created_at, from_csv)
         if row is None:
             continue
         key = str(row[NODES[label].key])

@@ -63,8 +63,10 @@ NODES: dict[str, NodeSpec] = {
                  # `kdcvg clips ingest` adds the motion descriptor (`motion`, a vector of
                  # kdcvg.graph.motion.MOTION_FIELDS) and each field as `motion_<name>`.
                  computed=("embedding", "created_at", "motion", "content_hash", "thumb", "tags")),
-        NodeSpec("MotionPattern", "name", "motion_pattern", ("kind",), ("description",),
-                 text="description"),
+        # `distortions`: the artefacts generators typically make of this motion
+        # (short texts); MKR puts them in the negative prompt.
+        NodeSpec("MotionPattern", "name", "motion_pattern", ("kind",),
+                 ("description", "distortions"), text="description"),
     )
 }
 
@@ -83,3 +85,4 @@ RELATIONSHIPS: dict[str, RelSpec] = {
 MOTION_KINDS = ("camera", "object")
 LINK_SOURCES = ("curated", "learned", "auto")  # curated beats auto/learned on the same link
 MAX_TEXT_CHARS = 2000
+MAX_DISTORTIONS = 20  # per MotionPattern

@@ -53,6 +53,7 @@ def _check_port(port: int) -> None:
 def _start_jvm(root: Path) -> None:
     """Start ArcadeDB's JVM once per process, with its console logging quietened."""
     import jpype
+    import jpype.config
 
     if jpype.isJVMStarted():
         return
@@ -64,6 +65,10 @@ def _start_jvm(root: Path) -> None:
     os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(root / "hs_err_pid%p.log"))
     heap = os.environ.get("KDCVG_JVM_HEAP", "2g")
     start_jvm(heap_size=heap, jvm_args=[f"-Djava.util.logging.config.file={jul}"])
+    # Destroying the JVM at interpreter exit races with its server threads and can
+    # segfault after all work is done; servers are stopped (databases closed) before
+    # exit, so the process may simply end with the JVM in it.
+    jpype.config.destroy_jvm = False
 
 
 @dataclass(frozen=True)

@@ -220,11 +220,11 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
         return rank_metrics(scores, pos_val)["mrr"]
 
     before = validate()
-    best = {"mrr": before, "step": 0, "state": copy.deepcopy(model.state_dict())}
+    best: dict[str, Any] = {"mrr": before, "step": 0, "state": copy.deepcopy(model.state_dict())}
 
     def checkpoint(step: int) -> None:
         mrr = validate()
-        if mrr > best["mrr"]:
+        if mrr > float(best["mrr"]):
             best.update(mrr=mrr, step=step, state=copy.deepcopy(model.state_dict()))
 
     torch.manual_seed(config.seed)
@@ -247,7 +247,7 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     checkpoint(config.steps)
     last = validate()
     if config.select:
-        model.load_state_dict(best["state"])  # type: ignore[arg-type]
+        model.load_state_dict(best["state"])
     model.eval()
     with torch.no_grad():
         metrics = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, keep_self=False),
@@ -257,10 +257,10 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     report["val_mrr_before"] = before
     report["val_mrr_last"] = last
     report["learn_seconds"] = learn_seconds
-    report["rl_kept"] = float(not config.select or int(best["step"]) > 0)  # type: ignore[call-overload]
+    report["rl_kept"] = float(not config.select or int(best["step"]) > 0)
     report["reward_top1_before"] = float(env.rewards[:, 0].mean())
     report["reward_top1_after"] = float(after.rewards[:, 0].mean())
-    chosen = int(best["step"]) if config.select else config.steps  # type: ignore[call-overload]
+    chosen = int(best["step"]) if config.select else config.steps
     return StageReport(config.algo, config.steps, chosen, report, time.perf_counter() - start)
 
 

@@ -120,9 +120,9 @@ class NeighbourSampler:
         for nt, rows in nodes.items():
             lookup[nt][rows] = torch.arange(rows.numel())
         edges: dict[EdgeType, Tensor] = {}
-        for et, parts in found.items():
-            src = torch.cat([p[0] for p in parts])
-            dst = torch.cat([p[1] for p in parts])
+        for et, pairs in found.items():
+            src = torch.cat([p[0] for p in pairs])
+            dst = torch.cat([p[1] for p in pairs])
             pair = torch.unique(torch.stack([src, dst]), dim=1)
             edges[et] = torch.stack([lookup[et[0]][pair[0]], lookup[et[2]][pair[1]]])
         for et in self._csr:

@@ -7,6 +7,7 @@ from typing import Any
 
 from kdcvg.errors import GenerationError, RetrievalError
 from kdcvg.generation.base import ProductInfo, Scene
+from kdcvg.generation.references import with_distortions
 
 
 class SarReferences:
@@ -44,9 +45,10 @@ class SarReferences:
                                 selling_point=selling_point)
         sp_id, text = (str(rows[0]["id"]), str(rows[0]["text"])) if rows else (None, selling_point)
         try:
-            references = tuple(self.retriever.references(text, product.id, k))
+            ranked = self.retriever.references(text, product.id, k)
         except RetrievalError as e:
             raise GenerationError(f"selling point {selling_point!r}: {e}") from e
+        references = with_distortions(self.store, ranked)
         if not references:
             raise GenerationError(f"selling point {selling_point!r} of product {product.id!r}: "
                                   "SAR retrieved no clip; ingest clips for this product first")

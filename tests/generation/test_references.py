@@ -76,3 +76,28 @@ def test_auto_falls_back_to_curated_and_says_why(tmp_path) -> None:
     described = source.describe()
     assert described["source"] == "curated"
     assert described["note"].startswith("auto: SAR unavailable (--references sar: no trained SAR model")
+
+
+def test_references_carry_their_patterns_distortions(ackb) -> None:  # type: ignore[no-untyped-def]
+    from kdcvg.generation.base import Reference
+    from kdcvg.generation.references import with_distortions
+    from kdcvg.graph.ingest import write_batch
+    from kdcvg.graph.records import IngestBatch
+
+    product = load_product(ackb, PRODUCT)
+    assert CuratedReferences(ackb).scene(product, SP_COLD, k=3).references[0].distortions == ()
+    batch = IngestBatch()
+    batch.add_node("MotionPattern", {"name": "zoom_in", "kind": "camera",
+                                     "distortions": ["blurry close-up", "warped logo"]})
+    batch.add_node("MotionPattern", {"name": "pour", "kind": "object",
+                                     "distortions": ["liquid floating upward", "warped logo"]})
+    write_batch(ackb, batch, embedder=None)
+    cold = CuratedReferences(ackb).scene(product, SP_COLD, k=3)
+    assert cold.references[0].distortions == ("blurry close-up", "warped logo")
+    # strongest pattern first, no repeats; unknown patterns and clips without any add nothing
+    refs = with_distortions(ackb, [
+        Reference("a", "/a.mp4", "", 1.0, (("pour", 0.9), ("zoom_in", 0.5), ("nowhere", 0.4))),
+        Reference("b", "/b.mp4", "", 0.5),
+    ])
+    assert [r.distortions for r in refs] == [
+        ("liquid floating upward", "warped logo", "blurry close-up"), ()]

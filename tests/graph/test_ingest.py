@@ -76,3 +76,16 @@ def test_duplicate_id_across_files_is_a_merge_not_an_error(store, embedder, tmp_
     write_batch(store, read_batch(more), embedder)
     rows = store.query("selling_points_of_product", product="p-cold-brew")
     assert [r["id"] for r in rows] == ["sp-cold-brew-1", "sp-cold-brew-2", "sp-cold-brew-3"]
+
+
+def test_motion_pattern_distortions_round_trip(store, embedder, tmp_path):
+    path = tmp_path / "patterns.jsonl"
+    path.write_text('{"type": "motion_pattern", "name": "pour", "kind": "object", '
+                    '"distortions": ["liquid floating upward", "splash outside the glass"]}\n'
+                    '{"type": "motion_pattern", "name": "spin", "kind": "object"}\n')
+    write_batch(store, read_batch(path), embedder)
+    rows = store.query("mkr_distortions", patterns=["pour", "spin", "nowhere"])
+    assert sorted((r["pattern"], list(r["distortions"])) for r in rows) == [
+        ("pour", ["liquid floating upward", "splash outside the glass"]), ("spin", [])]
+    again = diff_batch(store, read_batch(path))
+    assert again.unchanged["MotionPattern"] == 2

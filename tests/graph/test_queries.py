@@ -21,6 +21,7 @@ SAMPLES = {
     "ids": ["clip-cascade"], "clips": ["clip-cascade"], "selling_points": ["sp-cold-brew-1"],
     "text": "nitro foam", "embedding": [0.0] * 384, "pattern": "pour", "category": "beverages",
     "content_hash": "0" * 64, "uri": "clips/cascade.mp4", "keep": ["pour"],
+    "patterns": ["pour", "zoom_in"],
 }
 
 

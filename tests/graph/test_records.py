@@ -98,3 +98,52 @@ def test_csv_row_with_extra_cells_is_refused(tmp_path):
 def test_unknown_suffix_and_empty_file(tmp_path):
     assert "unknown file type '.txt'" in problems(write(tmp_path, "a.txt", "x"))[0]
     assert problems(write(tmp_path, "e.jsonl", "\n")) == [f"{tmp_path / 'e.jsonl'}: holds no records"]
+
+
+def test_motion_pattern_distortions_from_jsonl_and_csv(tmp_path):
+    jsonl = write(tmp_path, "m.jsonl", [
+        {"type": "motion_pattern", "name": "pour", "kind": "object",
+         "distortions": [" liquid floating upward ", "splash outside the glass"]},
+        {"type": "motion_pattern", "name": "spin", "kind": "object"},
+    ])
+    rows = {r["name"]: r for r in read_batch(jsonl).nodes["MotionPattern"]}
+    assert rows["pour"]["distortions"] == ["liquid floating upward", "splash outside the glass"]
+    assert "distortions" not in rows["spin"]
+    csv_path = write(tmp_path, "m.csv", "type,name,kind,distortions\n"
+                     "motion_pattern,pour,object,liquid floating upward|splash outside the glass\n"
+                     "motion_pattern,spin,object,\n")
+    rows = {r["name"]: r for r in read_batch(csv_path).nodes["MotionPattern"]}
+    assert rows["pour"]["distortions"] == ["liquid floating upward", "splash outside the glass"]
+    assert "distortions" not in rows["spin"]
+
+
+def test_bad_distortions_are_named_by_file_line_and_item(tmp_path):
+    def pattern(name, distortions):
+        return {"type": "motion_pattern", "name": name, "kind": "object",
+                "distortions": distortions}
+
+    path = write(tmp_path, "d.jsonl", [
+        pattern("a", "liquid floating upward"),
+        pattern("b", ["ok", "  "]),
+        pattern("c", ["x" * 201]),
+        pattern("d", ["ok", 3]),
+        pattern("e", [f"d{i}" for i in range(21)]),
+        pattern("f", [f"d{i}" for i in range(20)]),  # 20 is allowed
+    ])
+    assert problems(path) == [
+        f"{path}:1: distortions: expected a list of texts, got str",
+        f"{path}:2: distortions: item 2: is empty",
+        f"{path}:3: distortions: item 1: is 201 characters, the limit is 200",
+        f"{path}:4: distortions: item 2: expected text, got int",
+        f"{path}:5: distortions: has 21 items, the limit is 20",
+    ]
+    csv_path = write(tmp_path, "d.csv", "type,name,kind,distortions\n"
+                     "motion_pattern,a,object,blurry||smeared\n")
+    assert problems(csv_path) == [f"{csv_path}:2: distortions: item 2: is empty"]
+
+
+def test_only_motion_patterns_carry_distortions(tmp_path):
+    path = write(tmp_path, "p.jsonl", [{"type": "product", "id": "p1", "name": "A",
+                                        "distortions": ["blurry"]}])
+    assert problems(path) == [f"{path}:1: distortions: unknown field for product "
+                              "(expected brand, category, description, id, name)"]

@@ -6,6 +6,7 @@ import pytest
 
 from kdcvg.errors import GenerationError
 from kdcvg.generation.references import load_product
+from kdcvg.graph.demo_catalog import MOTION_PATTERNS
 from kdcvg.retrieval.pipeline import train_sar
 from kdcvg.retrieval.source import SarReferences
 
@@ -30,6 +31,12 @@ def test_scenes_come_from_the_trained_retriever(store, embedder, tmp_path):
     assert by_id.text == "Razor-sharp Japanese steel slices tomatoes paper thin."
     assert len(by_id.references) == 3
     assert [r.score for r in by_id.references] == sorted((r.score for r in by_id.references), reverse=True)
+    # the graph's distortions of each reference's motion patterns, read here for MKR
+    recorded = {m.name: m.distortions for m in MOTION_PATTERNS}
+    for ref in by_id.references:
+        assert ref.motion_patterns
+        assert ref.distortions == tuple(dict.fromkeys(
+            d for name, _ in ref.motion_patterns for d in recorded[name]))
 
     free = source.scene(product, "cuts paper-thin slices", 2)
     assert free.selling_point_id is None and free.text == "cuts paper-thin slices"

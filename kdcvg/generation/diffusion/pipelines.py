@@ -118,10 +118,12 @@ def resolve_dtype(dtype: str, device: str, kind: str) -> Any:
 
 
 def model_fingerprint(folder: str | os.PathLike[str]) -> str:
-    """A stable id of a model folder: its configs' content and its weight files' names and sizes.
+    """A stable id of a model folder: its configs' content and its weight files' bytes, sampled.
 
-    Weights are not hashed byte by byte (a full-size model is gigabytes); a
-    different architecture, checkpoint layout or scheduler gives a different id.
+    Weights are not hashed whole (a full-size model is gigabytes): each weight file
+    contributes its size and three 64 KiB windows (start, middle, end), so another
+    architecture, layout or scheduler, and in practice another checkpoint of the same
+    architecture (fine-tuning changes tensors throughout a file), gives another id.
     """
     root = Path(folder)
     h = hashlib.sha256()
@@ -138,8 +140,16 @@ def model_fingerprint(folder: str | os.PathLike[str]) -> str:
                 data.pop("_name_or_path", None)
             h.update(json.dumps(data, sort_keys=True).encode())
         else:
-            h.update(str(path.stat().st_size).encode())
+            size = path.stat().st_size
+            h.update(str(size).encode())
+            with open(path, "rb") as f:
+                for offset in (0, max(0, size // 2 - _WINDOW // 2), max(0, size - _WINDOW)):
+                    f.seek(offset)
+                    h.update(f.read(_WINDOW))
     return h.hexdigest()[:16]
+
+
+_WINDOW = 64 * 1024
 
 
 def pipeline_class_name(folder: Path) -> str:

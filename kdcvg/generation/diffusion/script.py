@@ -4,7 +4,8 @@ The paper parses the top reference's script into {subject, scene, motion},
 keeps the motion, adapts subject and scene to the new product and fuses them
 into the final prompt (with GPT-4). Here the parse is rules over the caption,
 helped by the knowledge graph: the reference's motion patterns (from
-`HAS_MOTION`) name the camera and object motion, and the product's category
+`HAS_MOTION`) name the camera and object motion, their recorded distortions
+(`MotionPattern.distortions`) join the negative prompt, and the product's category
 picks the new scene. A local instruction-tuned language model may rewrite the
 fused prompt (`rewrite_with_llm`), when the user names a folder.
 
@@ -72,7 +73,8 @@ CATEGORY_SCENES: dict[str, str] = {
     "automotive": "on an open road at sunset",
 }
 DEFAULT_SCENE = "in a clean studio with soft light"
-# distortions that spoil product shots; the knowledge base may add more
+# distortions that spoil any product shot: the base of every negative prompt, to which
+# the reference's motion patterns add theirs (`Reference.distortions`, from the graph)
 DEFAULT_DISTORTIONS = (
     "deformed product", "warped logo", "garbled text", "flicker", "blurry", "low quality",
     "extra fingers", "distorted hands", "watermark",
@@ -167,12 +169,15 @@ def script_prior(
         reference: the top retrieved clip of the scene.
         product: the product the ad is for.
         selling_point: the scene's selling-point text.
-        distortions: extra negative phrases recorded in the knowledge base.
+        distortions: more negative phrases from the caller, after the generic
+            `DEFAULT_DISTORTIONS` and the reference's (`reference.distortions`, the
+            distortions the knowledge base records for its motion patterns).
         camera_patterns: names of the reference's camera-kind motion patterns,
             appended to the motion when the caption does not already say them.
 
     Returns:
-        The prior; its `prompt` reads "<subject> <motion>, <scene>, <selling point>".
+        The prior; its `prompt` reads "<subject> <motion>, <scene>, <selling point>",
+        its `negative_prompt` the distortions above, comma-separated, without repeats.
     """
     patterns = [name for name, _ in reference.motion_patterns]
     parsed = parse_caption(reference.caption, patterns)
@@ -180,7 +185,8 @@ def script_prior(
     parts = [f"{fused.subject} {fused.motion}".strip(), fused.scene, selling_point.strip(),
              "advertising video, sharp product details"]
     prompt = ", ".join(p for p in parts if p)
-    negative = ", ".join(dict.fromkeys([*DEFAULT_DISTORTIONS, *distortions]))
+    negative = ", ".join(dict.fromkeys([*DEFAULT_DISTORTIONS, *reference.distortions,
+                                        *distortions]))
     return ScriptPrior(reference=parsed, fused=fused, prompt=prompt, negative_prompt=negative,
                        source_clip=reference.clip_id, source_caption=reference.caption)
 

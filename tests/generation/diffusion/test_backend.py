@@ -119,3 +119,37 @@ def test_lora_on_trains_once_then_reuses(tiny_folders: dict[str, Path], product:
     assert np.array_equal(np.stack(list(first.frames)), np.stack(list(second.frames)))
     assert "mr_lora" not in (getattr(gen.load(parse_options(options)).denoiser,
                                      "peft_config", None) or {})
+
+
+def test_negative_prompt_takes_the_graphs_distortions_into_the_sidecar(
+    store, tiny_folders: dict[str, Path], tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    import json
+
+    from kdcvg.generation.diffusion.script import DEFAULT_DISTORTIONS
+    from kdcvg.generation.pipeline import prepare_job, render_job
+    from kdcvg.generation.references import CuratedReferences
+    from kdcvg.graph.ingest import write_batch
+    from kdcvg.graph.records import IngestBatch
+    from tests.generation.adkit import PRODUCT, SP_COLD, build_ackb
+
+    build_ackb(store, tmp_path)  # c-still, the reference of SP_COLD, is curated as zoom_in
+    batch = IngestBatch()
+    batch.add_node("MotionPattern", {"name": "zoom_in", "kind": "camera",
+                                     "distortions": ["blurry close-up", "changing product shape"]})
+    write_batch(store, batch, embedder=None)
+    job = AdJob(PRODUCT, (SP_COLD,), format="1:1", seed=1, backend="diffusers",
+                options={**TINY, "model": str(tiny_folders["animatediff"]), "beta": "0",
+                         "home": str(tmp_path)})
+    prepared = prepare_job(store, job, source=CuratedReferences(store))
+    assert prepared.scenes[0].references[0].distortions == ("blurry close-up",
+                                                            "changing product shape")
+    out = tmp_path / "ad.mp4"
+    render_job(prepared, out, size=(64, 64), measure=False)  # the store is no longer read
+
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["scenes"][0]["references"][0]["distortions"] == ["blurry close-up",
+                                                                    "changing product shape"]
+    script = sidecar["backend"]["metadata"]["scenes"][0]["script"]
+    assert script["negative_prompt"] == ", ".join(
+        [*DEFAULT_DISTORTIONS, "blurry close-up", "changing product shape"])

@@ -62,3 +62,15 @@ def test_device_and_dtype_rules() -> None:
 def test_offload_needs_cuda(tiny_folders: dict[str, Path]) -> None:
     with pytest.raises(GenerationError, match="offload=model needs a CUDA device"):
         load_pipeline(tiny_folders["animatediff"], device="cpu", offload="model")
+
+
+def test_fingerprint_tells_checkpoints_of_one_architecture_apart(tmp_path: Path) -> None:
+    import shutil
+
+    from kdcvg.generation.diffusion.tiny import save_tiny_pipeline
+
+    save_tiny_pipeline(tmp_path / "a", kind="animatediff", seed=0)
+    shutil.copytree(tmp_path / "a", tmp_path / "same")
+    save_tiny_pipeline(tmp_path / "b", kind="animatediff", seed=1)  # same layout, other weights
+    assert model_fingerprint(tmp_path / "a") == model_fingerprint(tmp_path / "same")
+    assert model_fingerprint(tmp_path / "a") != model_fingerprint(tmp_path / "b")

@@ -1,9 +1,16 @@
+from dataclasses import replace
+
 import pytest
 
 from kdcvg.errors import GenerationError
 from kdcvg.generation.base import ProductInfo, Reference
 from kdcvg.generation.diffusion.priors import Script
-from kdcvg.generation.diffusion.script import DEFAULT_SCENE, parse_caption, script_prior
+from kdcvg.generation.diffusion.script import (
+    DEFAULT_DISTORTIONS,
+    DEFAULT_SCENE,
+    parse_caption,
+    script_prior,
+)
 
 
 @pytest.mark.parametrize(("caption", "expected"), [
@@ -47,3 +54,14 @@ def test_unknown_category_gets_the_default_scene() -> None:
     prior = script_prior(ref, ProductInfo("p2", "Gizmo", category="Misc"), "lasts long")
     assert prior.fused.scene == DEFAULT_SCENE
     assert prior.fused.motion == "spins"
+
+
+def test_negative_prompt_adds_the_references_recorded_distortions() -> None:
+    ref = Reference("c1", "/x.mp4", "A hand pours water into a glass", 0.9, (("pour", 0.8),),
+                    distortions=("liquid floating upward", "blurry", "splash outside the glass"))
+    prior = script_prior(ref, ProductInfo("p1", "AquaPure"), "stays cold",
+                         distortions=["melted bottle", "liquid floating upward"])
+    assert prior.negative_prompt == ", ".join([*DEFAULT_DISTORTIONS, "liquid floating upward",
+                                               "splash outside the glass", "melted bottle"])
+    plain = script_prior(replace(ref, distortions=()), ProductInfo("p1", "AquaPure"), "cold")
+    assert plain.negative_prompt == ", ".join(DEFAULT_DISTORTIONS)
