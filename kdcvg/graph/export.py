@@ -33,10 +33,32 @@ class GraphRecords:
     links: list[dict[str, Any]] = field(default_factory=list)
 
 
-def graph_version(counts: dict[str, int]) -> str:
-    """A short hash of the schema version and the node/edge counts per type."""
-    text = json.dumps({"schema": SCHEMA_VERSION, "counts": counts}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
+def graph_version(data: Any, id_maps: dict[str, list[str]]) -> str:
+    """A short hash of the schema version and the graph's content.
+
+    Covers node keys, edges, edge attributes and features (per-row sums, cheap even for
+    100k nodes), so a re-embedded caption or a changed weight gives a new version, and
+    anything built from an export (SAR's index) knows when to rebuild. A checksum, not
+    a cryptographic proof: a change that keeps every weighted row sum goes unnoticed.
+    """
+    import torch
+
+    h = hashlib.sha1(f"schema{SCHEMA_VERSION}".encode())
+    for nt in sorted(id_maps):
+        h.update("\x1f".join(id_maps[nt]).encode())
+        store = data[nt]
+        for name in ("x", "motion"):
+            if name in store:
+                values = store[name].double()
+                # position-weighted row sums: a value moving within a row changes them too
+                weights = torch.linspace(1.0, 2.0, values.shape[1], dtype=torch.float64)
+                h.update((values @ weights).numpy().tobytes())
+    for et in sorted(data.edge_types):
+        h.update("__".join(et).encode())
+        h.update(data[et].edge_index.numpy().tobytes())
+        if "edge_attr" in data[et]:
+            h.update(data[et].edge_attr.numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 def _matrix(values: list[Any], width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +91,6 @@ def to_heterodata(records: GraphRecords) -> tuple[Any, dict[str, list[str]]]:
     data = HeteroData()
     id_maps: dict[str, list[str]] = {}
     index: dict[str, dict[str, int]] = {}
-    counts: dict[str, int] = {}
     for label, rows in by_label.items():
         nt = NODES[label].pyg
         rows.sort(key=lambda r: str(r["key"]))
@@ -83,7 +104,6 @@ def to_heterodata(records: GraphRecords) -> tuple[Any, dict[str, list[str]]]:
         data[nt].x = torch.from_numpy(x)
         data[nt].has_embedding = torch.from_numpy(has_x)
         data[nt].num_nodes = len(rows)
-        counts[nt] = len(rows)
         if label == "Clip":
             motions = [r.get("motion") for r in rows]
             width = max((len(m) for m in motions if m is not None), default=0)
@@ -117,8 +137,7 @@ def to_heterodata(records: GraphRecords) -> tuple[Any, dict[str, list[str]]]:
         elif rel == "HAS_MOTION":
             store.edge_attr = torch.tensor([[float(links[i].get("score") or 1.0)] for i in order],
                                            dtype=torch.float32).reshape(-1, 1)
-        counts["__".join(spec.pyg)] = len(pairs)
-    data.graph_version = graph_version(counts)
+    data.graph_version = graph_version(data, id_maps)
     data.validate(raise_on_error=True)
     return data, id_maps
 

@@ -26,6 +26,12 @@ class EncoderConfig:
         conv: "transformer" (scaled dot-product, the paper's SC-GAT) or "gatv2".
         dropout: dropout on the layer updates.
         knn: selling-point text neighbours linked by `similar` edges (and attached to new text).
+        gat_gate: initial weight of the graph-attention term in the score; 0 makes the
+            untrained model exactly the text-and-knowledge baseline, so that training can
+            only add what the attention learns (ReZero-style gate, learned).
+        know_threshold: text similarity to a *linked* selling point at which the knowledge
+            term counts half (per-query gate `sigmoid(sharpness * (match - threshold))`).
+        know_sharpness: slope of that gate.
     """
 
     hidden: int = 128
@@ -35,6 +41,9 @@ class EncoderConfig:
     conv: ConvKind = "transformer"
     dropout: float = 0.1
     knn: int = 5
+    gat_gate: float = 0.0
+    know_threshold: float = 0.6
+    know_sharpness: float = 20.0
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,13 @@ class SCGAT(nn.Module):
         )
         self.out = nn.ModuleDict({nt: nn.Linear(h, config.out) for nt in in_channels})
         self.drop = nn.Dropout(config.dropout)
-        # scores = scale * cos(embeddings) + beta * cos(raw text) + gamma * cos(query text,
-        # linked selling-point text): the raw skips keep the dense ranking and the curated
-        # knowledge available from the first step; attention learns what they miss
+        # scores = gate * scale * cos(embeddings) + beta * cos(raw text)
+        #          + gamma * g(match) * cos(query text, linked selling-point text):
+        # the raw skips keep the dense ranking and the curated knowledge available from
+        # the first step; the attention term starts at weight 0 (gate) and adds only what
+        # training finds; g() opens the knowledge term only for text close to a linked
+        # selling point (see `knowledge_gate`)
+        self.gat_gate = nn.Parameter(torch.tensor(config.gat_gate))
         self.logit_scale = nn.Parameter(torch.tensor(2.3))
         self.beta = nn.Parameter(torch.tensor(5.0))
         self.gamma = nn.Parameter(torch.tensor(5.0))
@@ -84,6 +88,7 @@ class SCGAT(nn.Module):
             for norm in norms.values():  # type: ignore[operator]
                 norm.reset_parameters()  # type: ignore[operator]
         with torch.no_grad():
+            self.gat_gate.fill_(self.config.gat_gate)
             self.logit_scale.fill_(2.3)
             self.beta.fill_(5.0)
             self.gamma.fill_(5.0)
@@ -160,17 +165,31 @@ class SCGAT(nn.Module):
             out[et] = (att_ei, alpha.mean(dim=-1))
         return out
 
+    def attention_weight(self) -> Tensor:
+        """Weight of the graph-attention term: gate * exp(logit_scale) (a scalar)."""
+        return self.gat_gate * self.logit_scale.exp()
+
+    def knowledge_weight(self, q_match: Tensor) -> Tensor:
+        """(Q,) weight of the knowledge term: gamma * sigmoid(sharpness * (match - threshold)).
+
+        Args:
+            q_match: (Q,) `features.knowledge_match` of the queries.
+        """
+        c = self.config
+        return self.gamma * torch.sigmoid(c.know_sharpness * (q_match - c.know_threshold))
+
     def score(self, q_emb: Tensor, c_emb: Tensor, q_text: Tensor, c_text: Tensor,
-              c_know: Tensor) -> Tensor:
+              c_know: Tensor, q_match: Tensor) -> Tensor:
         """Retrieval scores (Q, C).
 
         Args:
             q_emb, c_emb: (Q, out), (C, out) unit-norm embeddings.
             q_text, c_text: (Q, 384), (C, 384) raw MiniLM embeddings.
             c_know: (C, 384) `features.linked_text` of the clips.
+            q_match: (Q,) `features.knowledge_match` of the queries.
         """
-        return (self.logit_scale.exp() * q_emb @ c_emb.T + self.beta * q_text @ c_text.T
-                + self.gamma * q_text @ c_know.T)
+        return (self.attention_weight() * q_emb @ c_emb.T + self.beta * q_text @ c_text.T
+                + self.knowledge_weight(q_match).unsqueeze(1) * (q_text @ c_know.T))
 
     def extra_repr(self) -> str:
         c = self.config

@@ -26,7 +26,13 @@ from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import RlConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.env import SarPickEnv
-from kdcvg.retrieval.features import GraphInputs, drop_links, linked_text
+from kdcvg.retrieval.features import (
+    GraphInputs,
+    drop_links,
+    knowledge_match,
+    linked_mask,
+    linked_text,
+)
 from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table
 from kdcvg.retrieval.sampling import NeighbourSampler
 from kdcvg.retrieval.train import (
@@ -42,7 +48,7 @@ from kdcvg.retrieval.train import (
 
 SAMPLE_ABOVE = 20_000  # nodes; bigger graphs run the extractor on sampled neighbourhoods
 FANOUT = 10
-HEAD_PARAMS = ("logit_scale", "beta", "gamma")
+HEAD_PARAMS = ("gat_gate", "logit_scale", "beta", "gamma")
 
 try:  # SB3 is a dependency; the class must exist at import time to be subclassed
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -75,6 +81,7 @@ class SCGATExtractor(BaseFeaturesExtractor):
         self._edges = drop_links(inputs, hidden)
         self._hidden = hidden
         self._know = linked_text(inputs, self._edges)  # (N_clip, 384)
+        self._linked = linked_mask(inputs, self._edges)
         self._cache: tuple[tuple[int, ...], list[dict[str, Tensor]]] | None = None
         num = {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
         # large graphs: each batch runs on its neighbourhood, truncated deterministically
@@ -101,6 +108,8 @@ class SCGATExtractor(BaseFeaturesExtractor):
         sps = obs["query"].long().view(-1)
         cands = obs["candidates"].long()  # (B, K)
         qx, qe = query_inputs(self._inputs, sps, ~self._hidden[sps])
+        qt = self._inputs.text["selling_point"][sps]
+        match = knowledge_match(self._inputs, qt, qe, self._linked)
         if self._sampler is None:
             states = self._states()
             emb = self.encoder.embed(states)["clip"][cands.clamp(min=0)]  # (B, K, out)
@@ -110,10 +119,10 @@ class SCGATExtractor(BaseFeaturesExtractor):
                                               torch.zeros_like(self._hidden), flat, qe, None)
             emb = clip.view(*cands.shape, -1)
         q, _ = self.encoder.attach(states, qx, qe)  # (B, out)
-        know = (self._inputs.text["selling_point"][sps].unsqueeze(1)
-                * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
-        scores = self.encoder.logit_scale.exp() * (q.unsqueeze(1) * emb).sum(-1) \
-            + self.encoder.beta * obs["features"] + self.encoder.gamma * know
+        know = (qt.unsqueeze(1) * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
+        enc = self.encoder
+        scores = enc.attention_weight() * (q.unsqueeze(1) * emb).sum(-1) \
+            + enc.beta * obs["features"] + enc.knowledge_weight(match).unsqueeze(1) * know
         return torch.cat([scores * obs["mask"], obs["features"]], dim=1)
 
 
@@ -130,6 +139,7 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
         states = model.node_states(inputs.x, edges)
         clip = model.embed(states)["clip"]
         know = linked_text(inputs, edges)
+        linked = linked_mask(inputs, edges)
         rows = torch.tensor(sps, dtype=torch.long)
         kk = min(k, clip.shape[0])
         out = np.full((len(sps), k), -1, dtype=np.int64)
@@ -137,8 +147,9 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
             r = rows[b:b + chunk]
             qx, qe = query_inputs(inputs, r, ~hidden[r])
             q, _ = model.attach(states, qx, qe)
-            scores = model.score(q, clip, inputs.text["selling_point"][r], inputs.text["clip"],
-                                 know)
+            qt = inputs.text["selling_point"][r]
+            scores = model.score(q, clip, qt, inputs.text["clip"], know,
+                                 knowledge_match(inputs, qt, qe, linked))
             out[b:b + r.numel(), :kk] = scores.topk(kk, dim=1).indices.numpy()
     return out
 

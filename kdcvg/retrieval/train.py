@@ -30,6 +30,8 @@ from kdcvg.retrieval.features import (
     GraphInputs,
     attach_edges,
     drop_links,
+    knowledge_match,
+    linked_mask,
     linked_text,
 )
 from kdcvg.retrieval.sampling import NeighbourSampler, subgraph_states
@@ -117,8 +119,9 @@ def score_queries(model: SCGAT, inputs: GraphInputs, sps: list[int], hide: Tenso
     rows = torch.tensor(sps, dtype=torch.long)
     qx, qe = query_inputs(inputs, rows, torch.full((len(sps),), keep_self))
     q, _ = model.attach(states, qx, qe)
-    return model.score(q, clip, inputs.text["selling_point"][rows], inputs.text["clip"],
-                       linked_text(inputs, edges))
+    qt = inputs.text["selling_point"][rows]
+    match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
+    return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges), match)
 
 
 def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]],
@@ -207,15 +210,16 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             edges = drop_links(inputs, hide)
             cand = _candidates(inputs, batch, pos, config.hard_negatives, g)
             qx, qe = query_inputs(inputs, rows, keep)
+            qt = inputs.text["selling_point"][rows]
+            match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
             if sampler is None:
                 states = model.node_states(inputs.x, edges)
                 clip = model.embed(states)["clip"][cand]
             else:
                 states, clip, qe = sampled_states(model, inputs, sampler, hide, cand, qe, g)
             q, _ = model.attach(states, qx, qe)
-            logits = model.score(q, clip, inputs.text["selling_point"][rows],
-                                 inputs.text["clip"][cand],
-                                 linked_text(inputs, edges)[cand])  # (B, C)
+            logits = model.score(q, clip, qt, inputs.text["clip"][cand],
+                                 linked_text(inputs, edges)[cand], match)  # (B, C)
             is_pos = torch.zeros_like(logits, dtype=torch.bool)
             for i, s in enumerate(batch):
                 is_pos[i] = torch.isin(cand, torch.tensor(pos[s]))

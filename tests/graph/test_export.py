@@ -68,3 +68,16 @@ def test_export_graph_from_the_store_and_save(store, embedder, tmp_path):
     loaded = torch.load(tmp_path / "g.pt", weights_only=False)
     assert loaded["selling_point"].x.shape == (2, 384)
     assert ids_path.read_text().startswith('{"product": ["p-cold-brew"]')
+
+
+def test_graph_version_changes_when_content_changes_at_equal_counts():
+    a, _ = to_heterodata(records())
+    r = records()
+    r.nodes[3]["embedding"] = [0.0, 1.0] + [0.0] * 382  # a re-embedded caption
+    b, _ = to_heterodata(r)
+    r2 = records()
+    r2.links[0]["weight"] = 0.25
+    c, _ = to_heterodata(r2)
+    assert len({a.graph_version, b.graph_version, c.graph_version}) == 3
+    again, _ = to_heterodata(records())
+    assert again.graph_version == a.graph_version
