@@ -2,9 +2,11 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py   # 100k clips, 200k selling points
     HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py --scale 0.05
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py --epoch-steps 10  # time 10 steps only
 
 Supervised training and PPO run on sampled neighbourhoods above 20k nodes
-(`kdcvg.retrieval.sampling`); the epoch is a real full epoch, not an extrapolation.
+(`kdcvg.retrieval.sampling`); the epoch is a real full epoch unless `--epoch-steps` asks
+to time only the first steps (then the epoch time is extrapolated and says so).
 
 Texts are random unit vectors (the graph's shape matters here, not its meaning); unseen-text
 latency includes a real MiniLM embedding. The floor is a plain FAISS search over the same
@@ -72,6 +74,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024, help="supervised batch size")
     parser.add_argument("--ppo-steps", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: see docs)")
+    parser.add_argument("--epoch-steps", type=int, default=None,
+                        help="time only this many supervised steps and extrapolate the epoch "
+                             "(default: a real full epoch)")
     args = parser.parse_args()
     import tempfile
     from pathlib import Path
@@ -98,12 +103,18 @@ def main() -> None:
     config = SarConfig()
     torch.manual_seed(0)
     enc = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)
-    tc = TrainConfig(epochs=1, patience=1, val_fraction=0.001, batch_size=args.batch)
+    tc = TrainConfig(epochs=1, patience=1, val_fraction=0.001, batch_size=args.batch,
+                     max_steps=args.epoch_steps)
     sup = train_supervised(enc, inputs, tc, None)
     n_train = n_sp - max(1, round(n_sp * 0.001))
-    print(f"supervised: 1 full epoch = {-(-n_train // args.batch)} sampled-subgraph steps of "
-          f"{args.batch} selling points (fanout {tc.fanout}) + 2 validation passes: "
-          f"{sup.seconds:.1f}s")
+    n_steps = -(-n_train // args.batch)
+    step = sup.metrics["step_seconds"]
+    done = n_steps if args.epoch_steps is None else min(args.epoch_steps, n_steps)
+    print(f"supervised: {done} of {n_steps} sampled-subgraph steps of {args.batch} selling "
+          f"points (fanout {tc.fanout}) at {step:.2f}s/step + 2 validation passes: "
+          f"{sup.seconds:.1f}s; full epoch = {n_steps} steps x {step:.2f}s + validation "
+          f"= {n_steps * step + sup.seconds - done * step:.0f}s"
+          + ("" if done == n_steps else " (extrapolated from the steps timed)"))
     captions = [f"clip {i} caption {i % 97} tone {i % 13}" for i in range(n_clip)]
     rc = RlConfig(steps=args.ppo_steps, n_steps=128, batch_size=64, max_pools=2048)
     rl = train_rl(enc, inputs, captions, rc, 0.001, 0)

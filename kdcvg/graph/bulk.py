@@ -1,20 +1,22 @@
 """First load into an empty embedded database through ArcadeDB's own batch API.
 
 `UNWIND ... MERGE` over Bolt pays for a key lookup per row and a Bolt round trip
-per chunk; ArcadeDB's `GraphBatch` appends vertices and edges directly. It
-commits in its own transactions, so all-or-nothing is kept another way: the
-database must be empty before, everything is validated before the first write,
-and a failure wipes what was loaded, leaving the database empty again.
+per chunk; ArcadeDB's `GraphBatch` appends vertices and edges directly, here
+without a write-ahead log and in large commits. It commits in its own
+transactions, so all-or-nothing is kept another way: the database must be empty
+before, everything is validated before the first write, and a failure wipes what
+was loaded, leaving the database empty again. A process killed mid-load cannot
+wipe: the marker file it leaves makes the next open refuse the folder, which the
+user deletes and loads again (it held nothing before).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from kdcvg.errors import StoreError, ValidationError
 from kdcvg.graph.ingest import IngestReport, Progress, TextEmbedder, _embed_rows, validate_batch
 from kdcvg.graph.records import IngestBatch, now_iso
 from kdcvg.graph.schema import NODES, RELATIONSHIPS
+from kdcvg.graph.server import BULK_MARKER
 from kdcvg.graph.store import Store
 
 
@@ -22,14 +24,10 @@ def _is_empty(store: Store) -> int:
     return sum(r["nodes"] for r in store.query("label_counts"))
 
 
-def _wipe(db: Any) -> None:
-    """Delete every record of the schema's types (the database was empty before)."""
-    for rel in RELATIONSHIPS:
-        if db.schema.exists_type(rel):
-            db.command("sql", f"TRUNCATE TYPE `{rel}` UNSAFE")
-    for label in NODES:
-        if db.schema.exists_type(label):
-            db.command("sql", f"TRUNCATE TYPE `{label}` UNSAFE")
+def _wipe(store: Store) -> None:
+    """Delete every node and relationship (the database was empty before the load)."""
+    while store.write("bulk_wipe_batch", limit=10_000)[0]["deleted"]:
+        pass
 
 
 def bulk_load(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
@@ -56,9 +54,12 @@ def bulk_load(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
         db.schema.get_or_create_edge_type(rel)
     stamp = now_iso()
     rids: dict[str, dict[str, str]] = {}
+    marker = store.server.root / BULK_MARKER
+    marker.write_text("a --bulk load started here and did not finish\n")
     try:
         edge_count = sum(len(v) for v in batch.links.values())
-        with db.graph_batch(expected_edge_count=max(edge_count, 1), bidirectional=True) as gb:
+        with db.graph_batch(expected_edge_count=max(edge_count, 1), bidirectional=True,
+                            use_wal=False, commit_every=50_000, batch_size=100_000) as gb:
             for label in NODES:
                 rows = batch.nodes.get(label, [])
                 if not rows:
@@ -81,6 +82,8 @@ def bulk_load(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
                 if progress:
                     progress(len(rows))
     except Exception as e:
-        _wipe(db)
+        _wipe(store)
         raise StoreError(f"bulk load failed and was undone (the database is empty again): {e}") from e
+    finally:
+        marker.unlink(missing_ok=True)
     return report

@@ -256,7 +256,10 @@ def serve(
         typer.echo(f"other kdcvg commands: --neo4j {server.uri}  (credentials are picked up "
                    "from the database folder)")
         typer.echo(f"cypher-shell: -a {server.uri} -u root -p {server.password} -d {EMBEDDED_DATABASE}")
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+        # Ctrl-C (or `kill -INT`) stops it cleanly. Set explicitly: a shell starts background
+        # jobs with SIGINT ignored. SIGTERM stays the JVM's, whose shutdown hooks close the
+        # database.
+        signal.signal(signal.SIGINT, _interrupt)
         while True:
             time.sleep(1)
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from kdcvg.graph.schema import EMBEDDING_DIM
 EMBEDDED_DATABASE = "ackb"
 EMBEDDED_USER = "root"
 LOCK_NAME = "kdcvg.lock"
+BULK_MARKER = "BULK_LOAD_INCOMPLETE"  # left by a --bulk load that was killed mid-way
 # Labels whose `embedding` property carries a vector index.
 VECTOR_INDEXED = ("SellingPoint", "Clip")
 
@@ -162,6 +163,10 @@ class EmbeddedServer:
     def start(self) -> EmbeddedServer:
         if self.bolt_port is not None:
             _check_port(self.bolt_port)
+        if (self.root / BULK_MARKER).exists():
+            raise StoreError(f"database folder {self.root} holds an interrupted `graph ingest --bulk` "
+                             "load (written without a log, so it may be incomplete); it held nothing "
+                             "before that load: delete the folder and load again")
         self.lock.acquire()
         try:
             self._start()

@@ -63,6 +63,8 @@ class TrainConfig:
         seed: makes the split, the batches and the initial weights reproducible.
         sample_above: graphs with more nodes than this train on sampled subgraphs.
         fanout: in-edges kept per node, edge type and hop when sampling.
+        max_steps: stop each epoch after this many steps (None: a full pass); for
+            benchmarks that time steps on graphs where a full epoch takes an hour.
     """
 
     epochs: int = 60
@@ -76,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     sample_above: int = 20_000
     fanout: int = 10
+    max_steps: int | None = None
 
 
 @dataclass(frozen=True)

@@ -254,13 +254,15 @@ def linked_mask(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor]) -> tor
 
 def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
                     attach: dict[EdgeType, torch.Tensor], linked: torch.Tensor) -> torch.Tensor:
-    """(Q,) how close each query is to a *linked* selling point it attaches to.
+    """(Q,) how close each query is to its nearest selling point, when that one is linked.
 
-    The highest text cosine between a query and its `similar` attach sources that have
-    links (`linked`), 0 where none has. A paraphrase of a linked selling point scores
-    high (its own selling point is among its neighbours); text whose nearest linked
-    selling points say something else scores low, and SC-GAT's knowledge term, which
-    points at those selling points' clips, is gated down for it.
+    The text cosine between a query and the nearest of its `similar` attach sources,
+    kept only where that nearest selling point has links (`linked`); 0 where it has none
+    or the query has no text neighbour. A paraphrase of a linked selling point scores
+    high (its own selling point is its nearest neighbour). Text whose nearest selling
+    point has no curated clips, or whose nearest selling points say something else
+    (low cosine), scores 0 or low, and SC-GAT's knowledge term, which would point at
+    the clips of *other* selling points, is gated down for it.
 
     Args:
         query_text: (Q, 384) raw MiniLM embeddings of the queries.
@@ -273,7 +275,8 @@ def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
     out = torch.zeros(query_text.shape[0])
     if ei.numel() == 0:
         return out
-    ok = linked[ei[0]]
-    src, dst = ei[0][ok], ei[1][ok]
-    sims = (query_text[dst] * inputs.text["selling_point"][src]).sum(1)
-    return out.scatter_reduce(0, dst, sims.clamp(min=0), reduce="amax", include_self=True)
+    sims = (query_text[ei[1]] * inputs.text["selling_point"][ei[0]]).sum(1).clamp(min=0)
+    best = torch.full_like(out, -1.0).scatter_reduce(0, ei[1], sims, reduce="amax")
+    is_best = sims >= best[ei[1]] - 1e-6
+    ok = linked[ei[0]] & is_best
+    return out.scatter_reduce(0, ei[1][ok], sims[ok], reduce="amax")

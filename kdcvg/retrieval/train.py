@@ -197,11 +197,13 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     with torch.no_grad():  # epoch 0 competes too: training must earn its place
         metrics = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, False), pos_val)
     best, best_epoch, best_state = metrics["mrr"], 0, copy.deepcopy(model.state_dict())
-    epoch = 0
+    epoch, n_steps, step_seconds = 0, 0, 0.0
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = [train_sp[i] for i in torch.randperm(len(train_sp), generator=g).tolist()]
-        for b in range(0, len(order), config.batch_size):
+        starts = range(0, len(order), config.batch_size)
+        for b in starts[: config.max_steps]:
+            step_start = time.perf_counter()
             batch = order[b : b + config.batch_size]
             rows = torch.tensor(batch, dtype=torch.long)
             keep = torch.rand(len(batch), generator=g) < config.keep_links
@@ -228,6 +230,8 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             opt.zero_grad()
             loss.backward()
             opt.step()
+            n_steps += 1
+            step_seconds += time.perf_counter() - step_start
         model.eval()
         with torch.no_grad():
             scores = score_queries(model, inputs, val_sp, val_hidden, keep_self=False)
@@ -244,4 +248,5 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
         final = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, keep_self=False),
                              [pos[s] for s in val_sp])
     report = {f"val_{k}": v for k, v in final.items()}
+    report["step_seconds"] = step_seconds / max(n_steps, 1)
     return StageReport("supervised", epoch, best_epoch, report, time.perf_counter() - start)

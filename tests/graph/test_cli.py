@@ -121,4 +121,5 @@ def test_serve_shares_a_database_with_other_commands(tmp_path):
         assert json.loads(stats.output)["nodes"]["Clip"]["nodes"] == 1
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+        assert server.wait(timeout=60) == 0
+        assert "stopping" in server.stdout.read()

@@ -42,8 +42,28 @@ def test_reset_parameters_restores_the_skip_weights(demo_inputs):
     model = SCGAT(demo_inputs.in_channels, message_edge_types(), EncoderConfig(hidden=8, heads=2))
     with torch.no_grad():
         model.beta.fill_(0.0)
+        model.gat_gate.fill_(1.0)
     model.reset_parameters()
     assert model.beta.item() == 5.0 and model.gamma.item() == 5.0
+    assert model.gat_gate.item() == 0.0
+
+
+def test_untrained_score_is_the_text_and_gated_knowledge_baseline(demo_inputs):
+    torch.manual_seed(0)
+    model = SCGAT(demo_inputs.in_channels, message_edge_types(),
+                  EncoderConfig(hidden=8, heads=2)).eval()
+    q_emb = torch.nn.functional.normalize(torch.randn(2, 64), dim=1)
+    c_emb = torch.nn.functional.normalize(torch.randn(3, 64), dim=1)
+    qt, ct, ck = demo_inputs.text["selling_point"][:2], demo_inputs.text["clip"][:3], \
+        demo_inputs.text["clip"][3:6]
+    match = torch.tensor([1.0, 0.0])
+    with torch.no_grad():
+        scores = model.score(q_emb, c_emb, qt, ct, ck, match)
+    # attention term gated to 0; knowledge on for a linked paraphrase, off for match 0
+    expected = 5.0 * qt @ ct.T + torch.stack([5.0 * torch.sigmoid(torch.tensor(20 * 0.4)),
+                                               5.0 * torch.sigmoid(torch.tensor(-20 * 0.6))]
+                                              ).view(2, 1) * (qt @ ck.T)
+    assert torch.allclose(scores, expected, atol=1e-5)
 
 
 def test_heads_must_divide_hidden(demo_inputs):

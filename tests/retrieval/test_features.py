@@ -11,6 +11,8 @@ from kdcvg.retrieval.features import (
     build_inputs,
     drop_links,
     knn_by_text,
+    knowledge_match,
+    linked_mask,
     linked_text,
     message_edge_types,
 )
@@ -67,3 +69,40 @@ def test_missing_node_type_is_a_clear_error(demo_graph):
     data["product"].x = torch.zeros((1, 384))
     with pytest.raises(RetrievalError, match="graph export has no 'category' nodes"):
         build_inputs(data, demo_graph[1], knn=5)
+
+
+def test_knn_above_the_exact_limit_uses_ivf_and_finds_near_copies(monkeypatch):
+    import numpy as np
+
+    from kdcvg.retrieval import features
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(1000, 32)).astype(np.float32)
+    text = np.concatenate([base, base + 0.01 * rng.normal(size=base.shape).astype(np.float32)])
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    monkeypatch.setattr(features, "KNN_EXACT_BELOW", 500)
+    knn = knn_by_text(text, 1)
+    # row i and row i + 1000 are near copies: each must find the other
+    partner = np.concatenate([np.arange(1000, 2000), np.arange(1000)])
+    assert (knn[:, 0] == partner).mean() >= 0.95
+
+
+def test_knowledge_match_counts_only_a_linked_nearest_neighbour(demo_inputs):
+    sp = int(demo_inputs.links[1, 0])
+    text = demo_inputs.text["selling_point"]
+    # two copies of a linked selling point's own text, attached to it and its text neighbours
+    attach = attach_edges(torch.tensor([-1, -1]), torch.tensor([-1, -1]),
+                          torch.stack([torch.cat([torch.tensor([sp]), demo_inputs.sp_knn[sp]])]
+                                      * 2))
+    hidden = torch.zeros(text.shape[0], dtype=torch.bool)
+    hidden[sp] = True
+    q = text[[sp, sp]]
+    full = knowledge_match(demo_inputs, q, attach, linked_mask(demo_inputs,
+                                                               demo_inputs.edge_index))
+    held = knowledge_match(demo_inputs, q, attach,
+                           linked_mask(demo_inputs, drop_links(demo_inputs, hidden)))
+    assert full.tolist() == pytest.approx([1.0, 1.0], abs=1e-5)
+    # its nearest selling point (itself) has no clips now: no knowledge for this text
+    assert held.tolist() == [0.0, 0.0]
+    none = attach_edges(torch.tensor([-1]), torch.tensor([-1]), torch.tensor([[-1, -1]]))
+    assert knowledge_match(demo_inputs, q[:1], none, ~hidden).tolist() == [0.0]

@@ -21,3 +21,17 @@ def test_k_larger_than_the_index_is_cut():
     scores, rows = index.search(np.array([[0, 1, 0]], dtype=np.float32), 10)
     assert rows.tolist() == [[1, 0, 2]] or rows[0, 0] == 1
     assert rows.shape == (1, 3)
+
+
+def test_ivf_finds_near_copies_and_rejects_unknown_kinds():
+    import pytest
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ivf = ClipIndex(vectors, hnsw_threshold=1000, approx="ivf")
+    assert ivf.kind == "ivf"
+    _, rows = ivf.search(vectors[:50] + 0.001, 1)
+    assert (rows[:, 0] == np.arange(50)).mean() >= 0.95
+    with pytest.raises(ValueError, match="approx must be 'hnsw' or 'ivf', got 'lsh'"):
+        ClipIndex(vectors, approx="lsh")

@@ -1,0 +1,6 @@
+// Deletes up to $limit nodes with their relationships (undoing a failed --bulk load into an empty database); returns how many.
+// params: $limit (nodes per call)
+MATCH (n)
+WITH n LIMIT $limit
+DETACH DELETE n
+RETURN count(*) AS deleted

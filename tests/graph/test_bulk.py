@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from kdcvg.errors import StoreError
+from kdcvg.graph.bulk import bulk_load
+from kdcvg.graph.ingest import write_batch
+from kdcvg.graph.records import read_batch
+from kdcvg.graph.server import BULK_MARKER, EmbeddedServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bulk_load_gives_the_same_graph_as_ingest(store, embedder):
+    report = bulk_load(store, read_batch(ROOT / "examples" / "ackb.jsonl"), embedder)
+    assert report.written["Clip"] == 1 and report.written["EXPRESSES"] == 1 and report.embedded == 7
+    stats = store.stats()
+    assert {k: v["nodes"] for k, v in stats["nodes"].items()} == {
+        "Product": 1, "Category": 1, "SellingPoint": 2, "Clip": 1, "MotionPattern": 2}
+    assert stats["relationships"] == {"IN_CATEGORY": 1, "HAS_SELLING_POINT": 2, "SHOWS": 1,
+                                      "EXPRESSES": 1, "HAS_MOTION": 1, "SUGGESTS": 1}
+    # edges are traversable both ways and carry their properties
+    assert store.query("clips_for_selling_point", selling_point="sp-cold-brew-1")[0]["weight"] == 0.9
+    assert [r["id"] for r in store.query("selling_points_of_product", product="p-cold-brew")] == [
+        "sp-cold-brew-1", "sp-cold-brew-2"]
+    # and a later plain ingest merges into it without duplicates
+    write_batch(store, read_batch(ROOT / "examples" / "ackb.jsonl"), embedder)
+    assert store.stats()["relationships"]["EXPRESSES"] == 1
+
+
+def test_bulk_refuses_a_database_that_holds_nodes(store, embedder):
+    write_batch(store, read_batch(ROOT / "examples" / "products.csv"), embedder)
+    with pytest.raises(StoreError, match="first load into an empty database, and this one holds 4 nodes"):
+        bulk_load(store, read_batch(ROOT / "examples" / "ackb.jsonl"), embedder)
+
+
+def test_a_failed_bulk_load_is_undone(store, embedder, monkeypatch):
+    from arcadedb_embedded.graph_batch import GraphBatch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(GraphBatch, "new_edges", broken)
+    with pytest.raises(StoreError, match="bulk load failed and was undone .*disk full"):
+        bulk_load(store, read_batch(ROOT / "examples" / "ackb.jsonl"), embedder)
+    assert sum(v["nodes"] for v in store.stats()["nodes"].values()) == 0
+    assert not (store.server.root / BULK_MARKER).exists()
+
+
+def test_an_interrupted_bulk_load_is_refused_on_open(tmp_path):
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / BULK_MARKER).write_text("killed\n")
+    with pytest.raises(StoreError, match="interrupted `graph ingest --bulk` load .*delete the folder"):
+        EmbeddedServer(folder).start()
