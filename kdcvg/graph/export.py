@@ -120,23 +120,24 @@ def to_heterodata(records: GraphRecords) -> tuple[Any, dict[str, list[str]]]:
     for rel, links in edges.items():
         spec = RELATIONSHIPS[rel]
         src, dst = index[spec.source], index[spec.target]
-        pairs = []
-        for link in links:
-            if link["source"] not in src or link["target"] not in dst:
-                raise KdcvgError(f"{rel} link {link['source']} -> {link['target']} names a node "
-                                 "that is not in the export")
-            pairs.append((src[link["source"]], dst[link["target"]]))
-        order = sorted(range(len(pairs)), key=pairs.__getitem__)
-        edge_index = torch.tensor([pairs[i] for i in order], dtype=torch.long).reshape(-1, 2).t()
+        try:
+            heads = np.fromiter((src[link["source"]] for link in links), np.int64, len(links))
+            tails = np.fromiter((dst[link["target"]] for link in links), np.int64, len(links))
+        except KeyError:
+            bad = next(k for k in links if k["source"] not in src or k["target"] not in dst)
+            raise KdcvgError(f"{rel} link {bad['source']} -> {bad['target']} names a node "
+                             "that is not in the export") from None
+        order = np.lexsort((tails, heads))  # by source, then target: a canonical order
         store = data[spec.pyg]
-        store.edge_index = edge_index.contiguous()
+        store.edge_index = torch.from_numpy(np.stack([heads[order], tails[order]]))
         if rel == "EXPRESSES":
-            store.edge_attr = torch.tensor(
-                [[float(links[i].get("weight") or 1.0), float(links[i].get("origin") == "curated")]
-                 for i in order], dtype=torch.float32).reshape(-1, 2)
+            attr = np.array([(float(k.get("weight") or 1.0), float(k.get("origin") == "curated"))
+                             for k in links], dtype=np.float32).reshape(-1, 2)
+            store.edge_attr = torch.from_numpy(attr[order])
         elif rel == "HAS_MOTION":
-            store.edge_attr = torch.tensor([[float(links[i].get("score") or 1.0)] for i in order],
-                                           dtype=torch.float32).reshape(-1, 1)
+            attr = np.array([float(k.get("score") or 1.0) for k in links],
+                            dtype=np.float32).reshape(-1, 1)
+            store.edge_attr = torch.from_numpy(attr[order])
     data.graph_version = graph_version(data, id_maps)
     data.validate(raise_on_error=True)
     return data, id_maps
@@ -147,8 +148,11 @@ def export_graph(store: Any) -> tuple[Any, dict[str, list[str]]]:
     records = GraphRecords(
         nodes=[{"label": g["label"], "key": k, "embedding": e, "motion": m}
                for g in store.query("export_nodes") for k, e, m in g["rows"]],
-        links=[{"type": g["type"], "source": s, "target": t, "weight": w, "score": sc, "origin": o}
-               for g in store.query("export_links") for s, t, w, sc, o in g["rows"]],
+        links=[{"type": g["type"], "source": s, "target": t, "weight": None if w < 0 else w,
+                "score": None if sc < 0 else sc, "origin": o or None}
+               for g in store.query("export_links")
+               for s, t, w, sc, o in zip(g["sources"], g["targets"], g["weights"], g["scores"],
+                                         g["origins"], strict=True)],
     )
     return to_heterodata(records)
 
