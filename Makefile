@@ -45,7 +45,7 @@ test-fast: $(STAMP) $(LINT_DIR)/node_modules
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/motion.py
-	$(PY) bench/retrieval.py
+	$(PY) bench/retrieval.py --threads 1 --epoch-steps 8
 	$(PY) bench/generate.py
 	$(PY) bench/mkr.py
 
