@@ -8,8 +8,8 @@ from kdcvg.retrieval.ppo import train_rl
 from kdcvg.retrieval.train import train_supervised
 
 
-@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
-def test_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph, algo):
+def _supervised_model(demo_inputs, demo_graph):
+    """A small SC-GAT after a short supervised stage, its clip captions and a copy of its weights."""
     from conftest import catalogue_texts
 
     captions = catalogue_texts().captions(demo_graph[1]["clip"])
@@ -17,7 +17,12 @@ def test_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph, algo):
     model = SCGAT(demo_inputs.in_channels, message_edge_types(),
                   EncoderConfig(hidden=32, out=16, heads=2))
     train_supervised(model, demo_inputs, TrainConfig(epochs=3))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    return model, captions, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
+def test_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph, algo):
+    model, captions, before = _supervised_model(demo_inputs, demo_graph)
     # 4 candidates of 33 clips; short pools would switch PPO to MaskablePPO
     report = train_rl(model, demo_inputs, captions,
                       RlConfig(algo=algo, steps=128, n_steps=64, batch_size=32, candidates=4),
@@ -33,14 +38,7 @@ def test_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph, algo):
 
 
 def test_without_selection_the_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph):
-    from conftest import catalogue_texts
-
-    captions = catalogue_texts().captions(demo_graph[1]["clip"])
-    torch.manual_seed(0)
-    model = SCGAT(demo_inputs.in_channels, message_edge_types(),
-                  EncoderConfig(hidden=32, out=16, heads=2))
-    train_supervised(model, demo_inputs, TrainConfig(epochs=3))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model, captions, before = _supervised_model(demo_inputs, demo_graph)
     report = train_rl(model, demo_inputs, captions,
                       RlConfig(steps=128, n_steps=64, batch_size=32, candidates=4, select=False),
                       val_fraction=0.2, split_seed=0)
