@@ -20,7 +20,7 @@ from kdcvg.graph.server import BULK_MARKER
 from kdcvg.graph.store import Store
 
 
-def _is_empty(store: Store) -> int:
+def _node_count(store: Store) -> int:
     return sum(r["nodes"] for r in store.query("label_counts"))
 
 
@@ -41,7 +41,7 @@ def bulk_load(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
     if store.server is None:
         raise StoreError("--bulk loads through the embedded server's own API: it needs the "
                          "embedded database (--db), not a Neo4j or served one")
-    held = _is_empty(store)
+    held = _node_count(store)
     if held:
         raise StoreError(f"--bulk is for a first load into an empty database, and this one holds "
                          f"{held} nodes; ingest without --bulk to merge into it")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +166,3 @@ def save_export(data: Any, id_maps: dict[str, list[str]], out: Path) -> Path:
     ids.write_text(json.dumps(id_maps))
     return ids
 
-
-def iter_node_types() -> Iterable[str]:
-    return (spec.pyg for spec in NODES.values())
