@@ -103,18 +103,22 @@ def main() -> None:
     config = SarConfig()
     torch.manual_seed(0)
     enc = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)
-    tc = TrainConfig(epochs=1, patience=1, val_fraction=0.001, batch_size=args.batch,
+    # epoch 1 is the probe phase (score weights only), epoch 2 trains the attention too;
+    # 4 validation passes: before, after each epoch, final
+    tc = TrainConfig(epochs=2, patience=1, val_fraction=0.001, batch_size=args.batch,
                      max_steps=args.epoch_steps)
     sup = train_supervised(enc, inputs, tc, None)
     n_train = n_sp - max(1, round(n_sp * 0.001))
     n_steps = -(-n_train // args.batch)
-    step = sup.metrics["step_seconds"]
     done = n_steps if args.epoch_steps is None else min(args.epoch_steps, n_steps)
-    print(f"supervised: {done} of {n_steps} sampled-subgraph steps of {args.batch} selling "
-          f"points (fanout {tc.fanout}) at {step:.2f}s/step + 2 validation passes: "
-          f"{sup.seconds:.1f}s; full epoch = {n_steps} steps x {step:.2f}s + validation "
-          f"= {n_steps * step + sup.seconds - done * step:.0f}s"
-          + ("" if done == n_steps else " (extrapolated from the steps timed)"))
+    validation = (sup.seconds - done * (sup.metrics["probe_step_seconds"]
+                                        + sup.metrics["attention_step_seconds"])) / 4
+    for phase in ("probe", "attention"):
+        step = sup.metrics[f"{phase}_step_seconds"]
+        print(f"supervised {phase} phase: {done} of {n_steps} steps of {args.batch} selling "
+              f"points at {step:.2f}s/step; full epoch = {n_steps} steps + a validation pass "
+              f"({validation:.0f}s) = {n_steps * step + validation:.0f}s"
+              + ("" if done == n_steps else " (extrapolated from the steps timed)"))
     captions = [f"clip {i} caption {i % 97} tone {i % 13}" for i in range(n_clip)]
     rc = RlConfig(steps=args.ppo_steps, n_steps=128, batch_size=64, max_pools=2048)
     rl = train_rl(enc, inputs, captions, rc, 0.001, 0)

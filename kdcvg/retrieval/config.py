@@ -52,14 +52,22 @@ class TrainConfig:
 
     Args:
         epochs: maximum passes over the training selling points.
-        batch_size: selling points per step (their clips are the in-batch negatives).
+        batch_size: selling points per step (their clips are the in-batch negatives); smaller
+            on a small graph, so that an epoch has at least `min_steps` steps.
+        min_steps: fewest steps per epoch (27 training selling points would otherwise be
+            one step per epoch, and the mixture would never converge).
         hard_negatives: clips from the same category sampled per selling point.
-        lr: AdamW learning rate.
+        lr: AdamW learning rate of the attention network.
+        mixture_lr: learning rate of the score's mixture scalars (`SCGAT.mixture_parameters`).
         weight_decay: AdamW weight decay.
         val_fraction: share of linked selling points held out for validation.
-        patience: epochs without a better validation MRR before stopping.
+        patience: epochs without a lower validation loss before a phase ends (first the
+            mixture phase, then the attention phase).
         keep_links: share of a batch whose own links stay in the graph (paraphrase regime);
-            the rest are trained as unseen selling points.
+            the rest are trained as selling points without clips.
+        in_graph: share of those without clips that attach to their own node (a selling
+            point a curator added); the rest are trained as text the graph has not seen.
+        name_product: share of queries that name their product (attach to it).
         seed: makes the split, the batches and the initial weights reproducible.
         sample_above: graphs with more nodes than this train on sampled subgraphs.
         fanout: in-edges kept per node, edge type and hop when sampling.
@@ -69,12 +77,16 @@ class TrainConfig:
 
     epochs: int = 60
     batch_size: int = 64
+    min_steps: int = 4
     hard_negatives: int = 8
     lr: float = 3e-3
+    mixture_lr: float = 0.05
     weight_decay: float = 1e-4
     val_fraction: float = 0.2
     patience: int = 10
     keep_links: float = 0.5
+    in_graph: float = 0.5
+    name_product: float = 0.5
     seed: int = 0
     sample_above: int = 20_000
     fanout: int = 10
@@ -89,7 +101,7 @@ class RlConfig:
         algo: "ppo" (Stable-Baselines3, MaskablePPO when a pool is short), "reinforce" or "none".
         steps: environment steps (one step = one selling point, one pick).
         candidates: K, clips offered per selling point.
-        lr: learning rate of the policy (encoder included).
+        lr: learning rate of the policy.
         n_steps: rollout length per PPO update.
         batch_size: PPO minibatch size.
         n_epochs: PPO epochs per update.
@@ -100,14 +112,15 @@ class RlConfig:
         select: keep the update with the best validation MRR, the supervised weights
             when none beats them.
         max_pools: most training selling points the env draws from (a seeded sample).
-        tune: "all" (PPO updates the whole SC-GAT) or "head" (only the score mixture
-            `logit_scale`/`beta`/`gamma` and the output projections; the rest stays frozen).
+        tune: "head" (only the score's mixture scalars, the attention gate and the output
+            projections; the rest of the SC-GAT stays frozen) or "all" (PPO updates the
+            whole SC-GAT; use a learning rate near 5e-5).
     """
 
     algo: RlKind = "ppo"
     steps: int = 512
     candidates: int = 8
-    lr: float = 5e-5
+    lr: float = 1e-2
     n_steps: int = 128
     batch_size: int = 64
     n_epochs: int = 4
@@ -118,7 +131,7 @@ class RlConfig:
     unseen: float = 0.5
     select: bool = True
     max_pools: int = 4096
-    tune: Literal["all", "head"] = "all"
+    tune: Literal["all", "head"] = "head"
 
 
 @dataclass(frozen=True)

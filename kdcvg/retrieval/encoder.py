@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from torch_geometric.nn import HeteroConv
 
 States = list[dict[str, Tensor]]  # h^0 .. h^L per node type
+MIXTURE = ("beta", "gamma", "delta", "epsilon", "log_temperature")
 
 
 class SCGAT(nn.Module):
@@ -78,6 +79,12 @@ class SCGAT(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(2.3))
         self.beta = nn.Parameter(torch.tensor(5.0))
         self.gamma = nn.Parameter(torch.tensor(5.0))
+        # + delta * cos(query's product, clip's product) + epsilon * (motion . motion):
+        # the structure a selling point without clips still has (`features.query_context`);
+        # both start at 0 and are learned, as is the neighbour attention's temperature
+        self.delta = nn.Parameter(torch.tensor(0.0))
+        self.epsilon = nn.Parameter(torch.tensor(0.0))
+        self.log_temperature = nn.Parameter(torch.tensor(3.0))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -92,6 +99,9 @@ class SCGAT(nn.Module):
             self.logit_scale.fill_(2.3)
             self.beta.fill_(5.0)
             self.gamma.fill_(5.0)
+            self.delta.fill_(0.0)
+            self.epsilon.fill_(0.0)
+            self.log_temperature.fill_(3.0)
 
     def _update(self, layer: int, nt: str, h: Tensor, msg: Tensor | None) -> Tensor:
         if msg is None:
@@ -182,8 +192,24 @@ class SCGAT(nn.Module):
         c = self.config
         return self.gamma * torch.sigmoid(c.know_sharpness * (q_match - c.know_threshold))
 
+    def mixture_parameters(self) -> list[nn.Parameter]:
+        """The scalars that weigh the score's terms (trained at their own learning rate)."""
+        return [getattr(self, name) for name in MIXTURE]
+
+    def context_temperature(self) -> Tensor:
+        """Inverse temperature of the attention that reads a query's neighbour context."""
+        return self.log_temperature.exp()
+
+    def weigh_context(self, q_context: Tensor) -> Tensor:
+        """(Q, 768) query context with the product half times delta, the motion half
+        times epsilon, so that one inner product with a clip's context is their term."""
+        half = q_context.shape[1] // 2
+        return torch.cat([self.delta * q_context[:, :half],
+                          self.epsilon * q_context[:, half:]], dim=1)
+
     def score(self, q_emb: Tensor, c_emb: Tensor, q_text: Tensor, c_text: Tensor,
-              c_know: Tensor, q_match: Tensor) -> Tensor:
+              c_know: Tensor, q_match: Tensor, q_context: Tensor, c_context: Tensor
+              ) -> Tensor:
         """Retrieval scores (Q, C).
 
         Args:
@@ -191,9 +217,12 @@ class SCGAT(nn.Module):
             q_text, c_text: (Q, 384), (C, 384) raw MiniLM embeddings.
             c_know: (C, 384) `features.linked_text` of the clips.
             q_match: (Q,) `features.knowledge_match` of the queries.
+            q_context, c_context: (Q, 768), (C, 768) `features.query_context` of the
+                queries, `GraphInputs.clip_context` of the clips.
         """
         return (self.attention_weight() * q_emb @ c_emb.T + self.beta * q_text @ c_text.T
-                + self.knowledge_weight(q_match).unsqueeze(1) * (q_text @ c_know.T))
+                + self.knowledge_weight(q_match).unsqueeze(1) * (q_text @ c_know.T)
+                + self.weigh_context(q_context) @ c_context.T)
 
     def extra_repr(self) -> str:
         c = self.config

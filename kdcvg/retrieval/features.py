@@ -63,6 +63,9 @@ class GraphInputs:
         clip_category: (N_clip,) long, the category of the product a clip shows, -1 where none.
         sp_knn: (N_sp, knn) long nearest selling points by text, self excluded, -1 padded.
         links: (2, L) curated clip -> selling point links; `link_weight` (L,).
+        clip_context, sp_context: (N, 768) the text of the node's product and the mean
+            text of its motion patterns (a clip's HAS_MOTION, a selling point's SUGGESTS);
+            zero halves where there is none. See `query_context`.
         graph_version: the exporter's hash of schema and counts.
     """
 
@@ -76,6 +79,8 @@ class GraphInputs:
     sp_knn: torch.Tensor
     links: torch.Tensor
     link_weight: torch.Tensor
+    clip_context: torch.Tensor
+    sp_context: torch.Tensor
     graph_version: str
 
     @property
@@ -180,6 +185,22 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
     edge_index[CONTAINS] = torch.stack(
         [sp_category[has_cat], torch.arange(counts["selling_point"])[has_cat]])
 
+    def motion_text(et: EdgeType, n: int) -> torch.Tensor:
+        ei = edges(et)
+        out = torch.zeros((n, EMBEDDING_DIM))
+        out.index_add_(0, ei[0], text["motion_pattern"][ei[1]])
+        return torch.nn.functional.normalize(out, dim=1)
+
+    def product_text(rows: torch.Tensor) -> torch.Tensor:
+        return torch.where((rows >= 0).view(-1, 1), text["product"][rows.clamp(min=0)],
+                           torch.zeros(1, EMBEDDING_DIM)) if counts["product"] else \
+            torch.zeros((rows.shape[0], EMBEDDING_DIM))
+
+    clip_context = torch.cat([product_text(clip_product),
+                              motion_text(RELATIONSHIPS["HAS_MOTION"].pyg, n_clip)], dim=1)
+    sp_context = torch.cat([product_text(sp_product), motion_text(
+        RELATIONSHIPS["SUGGESTS"].pyg, counts["selling_point"])], dim=1)
+
     ex = edges(EXPRESSES)
     attr = data[EXPRESSES].edge_attr if EXPRESSES in data.edge_types else torch.zeros((0, 2))
     curated = attr[:, 1] > 0.5 if attr.numel() else torch.zeros(0, dtype=torch.bool)
@@ -189,7 +210,8 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
         keys={nt: list(id_maps.get(nt, [])) for nt in NODE_TYPES},
         sp_product=sp_product, sp_category=sp_category, clip_category=clip_category,
         sp_knn=sp_knn, links=ex[:, curated], link_weight=attr[curated, 0].float()
-        if attr.numel() else torch.zeros(0), graph_version=version,
+        if attr.numel() else torch.zeros(0), clip_context=clip_context,
+        sp_context=sp_context, graph_version=version,
     )
 
 
@@ -280,3 +302,41 @@ def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
     is_best = sims >= best[ei[1]] - 1e-6
     ok = linked[ei[0]] & is_best
     return out.scatter_reduce(0, ei[1][ok], sims[ok], reduce="amax")
+
+
+def query_context(inputs: GraphInputs, query_text: torch.Tensor,
+                  attach: dict[EdgeType, torch.Tensor], temperature: torch.Tensor
+                  ) -> torch.Tensor:
+    """(Q, 768) product and motion context of queries, read from their neighbours.
+
+    Scaled dot-product attention of each query over its `similar` attach sources,
+    alpha_qj = softmax_j(temperature * cos(x_q, x_j)), averages their `sp_context`
+    (the product they belong to, the motion patterns they suggest). A query that
+    names its product takes that product's text for the product half. Links are not
+    read, so a selling point without clips gets its context like any other: the
+    structure that lets held-out text find its product's clips.
+
+    Args:
+        query_text: (Q, 384) raw MiniLM embeddings of the queries.
+        attach: attach edges (`attach_edges`).
+        temperature: scalar, the attention's inverse temperature (learned).
+    """
+    import torch
+    from torch_geometric.utils import softmax
+
+    q = query_text.shape[0]
+    out = torch.zeros((q, 2 * EMBEDDING_DIM))
+    ei = attach[SIMILAR]
+    if ei.numel():
+        sims = (query_text[ei[1]] * inputs.text["selling_point"][ei[0]]).sum(1)
+        alpha = softmax(temperature * sims, ei[1], num_nodes=q)
+        out = out.index_add(0, ei[1], alpha.unsqueeze(1) * inputs.sp_context[ei[0]])
+    named = attach[HAS_SP]
+    if named.numel():
+        product = torch.zeros((q, EMBEDDING_DIM), dtype=torch.bool)
+        product[named[1]] = True
+        mask = torch.cat([product, torch.zeros_like(product)], dim=1)
+        named_text = torch.zeros_like(out)
+        named_text[named[1], :EMBEDDING_DIM] = inputs.text["product"][named[0]]
+        out = torch.where(mask, named_text, out)
+    return out

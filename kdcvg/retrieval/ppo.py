@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import RlConfig
-from kdcvg.retrieval.encoder import SCGAT
+from kdcvg.retrieval.encoder import MIXTURE, SCGAT
 from kdcvg.retrieval.env import SarPickEnv
 from kdcvg.retrieval.features import (
     GraphInputs,
@@ -32,6 +32,7 @@ from kdcvg.retrieval.features import (
     knowledge_match,
     linked_mask,
     linked_text,
+    query_context,
 )
 from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table
 from kdcvg.retrieval.sampling import NeighbourSampler
@@ -42,13 +43,13 @@ from kdcvg.retrieval.train import (
     query_inputs,
     rank_metrics,
     sampled_states,
-    score_queries,
     split_selling_points,
+    validation_scores,
 )
 
 SAMPLE_ABOVE = 20_000  # nodes; bigger graphs run the extractor on sampled neighbourhoods
 FANOUT = 10
-HEAD_PARAMS = ("gat_gate", "logit_scale", "beta", "gamma")
+HEAD_PARAMS = (*MIXTURE, "gat_gate", "logit_scale")
 
 try:  # SB3 is a dependency; the class must exist at import time to be subclassed
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -107,9 +108,11 @@ class SCGATExtractor(BaseFeaturesExtractor):
     def forward(self, obs: dict[str, Tensor]) -> Tensor:
         sps = obs["query"].long().view(-1)
         cands = obs["candidates"].long()  # (B, K)
-        qx, qe = query_inputs(self._inputs, sps, ~self._hidden[sps])
+        qx, qe = query_inputs(self._inputs, sps, *rl_regime(sps))
         qt = self._inputs.text["selling_point"][sps]
         match = knowledge_match(self._inputs, qt, qe, self._linked)
+        ctx = self.encoder.weigh_context(
+            query_context(self._inputs, qt, qe, self.encoder.context_temperature()))
         if self._sampler is None:
             states = self._states()
             emb = self.encoder.embed(states)["clip"][cands.clamp(min=0)]  # (B, K, out)
@@ -120,10 +123,20 @@ class SCGATExtractor(BaseFeaturesExtractor):
             emb = clip.view(*cands.shape, -1)
         q, _ = self.encoder.attach(states, qx, qe)  # (B, out)
         know = (qt.unsqueeze(1) * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
+        context = (ctx.unsqueeze(1) * self._inputs.clip_context[cands.clamp(min=0)]).sum(-1)
         enc = self.encoder
         scores = enc.attention_weight() * (q.unsqueeze(1) * emb).sum(-1) \
-            + enc.beta * obs["features"] + enc.knowledge_weight(match).unsqueeze(1) * know
+            + enc.beta * obs["features"] + enc.knowledge_weight(match).unsqueeze(1) * know \
+            + context
         return torch.cat([scores * obs["mask"], obs["features"]], dim=1)
+
+
+def rl_regime(sps: Tensor) -> tuple[Tensor, Tensor]:
+    """Attach flags of RL queries: each in the graph (attached to itself), no product
+    named, the regime of the validation and of a selling point added without clips;
+    whether its links are seen is the env's `hidden` mask."""
+    ones = torch.ones(sps.shape[0], dtype=torch.bool)
+    return ones, ~ones
 
 
 def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Tensor, k: int,
@@ -145,11 +158,13 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
         out = np.full((len(sps), k), -1, dtype=np.int64)
         for b in range(0, len(sps), chunk):
             r = rows[b:b + chunk]
-            qx, qe = query_inputs(inputs, r, ~hidden[r])
+            qx, qe = query_inputs(inputs, r, *rl_regime(r))
             q, _ = model.attach(states, qx, qe)
             qt = inputs.text["selling_point"][r]
             scores = model.score(q, clip, qt, inputs.text["clip"], know,
-                                 knowledge_match(inputs, qt, qe, linked))
+                                 knowledge_match(inputs, qt, qe, linked),
+                                 query_context(inputs, qt, qe, model.context_temperature()),
+                                 inputs.clip_context)
             out[b:b + r.numel(), :kk] = scores.topk(kk, dim=1).indices.numpy()
     return out
 
@@ -224,19 +239,19 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     pos = positives(inputs)
     pos_val = [pos[s] for s in val_sp]
 
-    def validate() -> float:
+    def validate() -> float:  # the validation ranking loss (lower is better)
         model.eval()
         with torch.no_grad():
-            scores = score_queries(model, inputs, val_sp, val_hidden, keep_self=False)
-        return rank_metrics(scores, pos_val)["mrr"]
+            scores = validation_scores(model, inputs, val_sp, val_hidden)
+        return rank_metrics(scores, pos_val)["loss"]
 
     before = validate()
-    best: dict[str, Any] = {"mrr": before, "step": 0, "state": copy.deepcopy(model.state_dict())}
+    best: dict[str, Any] = {"loss": before, "step": 0, "state": copy.deepcopy(model.state_dict())}
 
     def checkpoint(step: int) -> None:
-        mrr = validate()
-        if mrr > float(best["mrr"]):
-            best.update(mrr=mrr, step=step, state=copy.deepcopy(model.state_dict()))
+        loss = validate()
+        if loss < float(best["loss"]):
+            best.update(loss=loss, step=step, state=copy.deepcopy(model.state_dict()))
 
     torch.manual_seed(config.seed)
     model.train()
@@ -261,12 +276,11 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
         model.load_state_dict(best["state"])
     model.eval()
     with torch.no_grad():
-        metrics = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, keep_self=False),
-                               pos_val)
+        metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
     after, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
     report = {f"val_{k}": v for k, v in metrics.items()}
-    report["val_mrr_before"] = before
-    report["val_mrr_last"] = last
+    report["val_loss_before"] = before
+    report["val_loss_last"] = last
     report["learn_seconds"] = learn_seconds
     report["rl_kept"] = float(not config.select or int(best["step"]) > 0)
     report["reward_top1_before"] = float(env.rewards[:, 0].mean())

@@ -1,8 +1,9 @@
 """`SarRetriever`: selling-point text in, ranked clips with scores and explanations out.
 
 At load the encoder runs once over the whole graph; clip vectors
-`[e_clip, x_clip, k_clip]` go into a FAISS index, so that one inner product with
-the query vector `[scale * e_q, beta * x_q, gamma * x_q]` is exactly `SCGAT.score`.
+`[e_clip, x_clip, k_clip, context_clip]` go into a FAISS index, so that one inner
+product with the query vector `[scale * e_q, beta * x_q, gamma * x_q, weighted
+context_q]` is exactly `SCGAT.score`.
 A loaded model's index is saved beside it (`index.faiss` + `index.json`, tagged
 with the graph version and the weights' digest) and reused while both match; when
 the graph changes it is rebuilt and saved again. A known
@@ -34,6 +35,7 @@ from kdcvg.retrieval.features import (
     knowledge_match,
     linked_mask,
     linked_text,
+    query_context,
 )
 from kdcvg.retrieval.index import INDEX_META, ClipIndex
 from kdcvg.retrieval.model import SarModel, sar_dir
@@ -140,13 +142,13 @@ class SarRetriever:
             self._scale = float(enc.attention_weight())
             self._beta = float(enc.beta)
             self._linked = linked_mask(self.inputs, edges)
-            vectors = torch.cat([clip, self.inputs.text["clip"], linked_text(self.inputs, edges)],
-                                dim=1).numpy()
+            vectors = torch.cat([clip, self.inputs.text["clip"], linked_text(self.inputs, edges),
+                                 self.inputs.clip_context], dim=1).numpy()
             self.index, self.index_source = self._index_for(vectors, index_dir)
             self._clip_explain = self._explain_clips(edges)
             rows = torch.arange(n_sp)
             # known selling points: query vectors and explanations computed once, here
-            known, know_w = [], []
+            known, know_w, contexts = [], [], []
             self._known_explain: list[list[tuple[str, int, float]]] = [[] for _ in range(n_sp)]
             for b in range(0, n_sp, 4096):
                 r = rows[b:b + 4096]
@@ -156,9 +158,14 @@ class SarRetriever:
                 match = knowledge_match(self.inputs, self.inputs.text["selling_point"][r], qe,
                                         self._linked)
                 know_w.append(enc.knowledge_weight(match))
+                contexts.append(enc.weigh_context(query_context(
+                    self.inputs, self.inputs.text["selling_point"][r], qe,
+                    enc.context_temperature())))
                 _collect(att, self._known_explain, offset=b)
             self._known = (torch.cat(known) if known else torch.zeros((0, clip.shape[1])))
             self._known_gamma = torch.cat(know_w) if know_w else torch.zeros(0)
+            self._known_context = (torch.cat(contexts) if contexts
+                                   else torch.zeros((0, self.inputs.clip_context.shape[1])))
             self._known_explain = [_top(e) for e in self._known_explain]
         self._sp_index = ClipIndex(self.inputs.text["selling_point"].numpy(),
                                    hnsw_threshold=KNN_EXACT_BELOW, approx="ivf")
@@ -258,6 +265,7 @@ class SarRetriever:
         x = torch.zeros((len(clean), self.inputs.text["selling_point"].shape[1]))
         q = torch.zeros((len(clean), self._known.shape[1]))
         gamma = torch.zeros(len(clean))
+        context = torch.zeros((len(clean), self.inputs.clip_context.shape[1]))
         explain: list[list[tuple[str, int, float]]] = [[] for _ in clean]
         new = [i for i, key in enumerate(known) if key is None]
         for i, key in enumerate(known):
@@ -265,6 +273,7 @@ class SarRetriever:
                 x[i] = self.inputs.text["selling_point"][self._sp_row[key]]
                 q[i] = self._known[self._sp_row[key]]
                 gamma[i] = self._known_gamma[self._sp_row[key]]
+                context[i] = self._known_context[self._sp_row[key]]
                 explain[i] = self._known_explain[self._sp_row[key]]
         if new:
             xn = torch.from_numpy(self.embedder.embed([clean[i] for i in new]))
@@ -276,13 +285,17 @@ class SarRetriever:
                                                     return_attention=True)
                 match = knowledge_match(self.inputs, xn, edges, self._linked)
                 gamma[new] = self.model.encoder.knowledge_weight(match)
+                enc = self.model.encoder
+                context[new] = enc.weigh_context(
+                    query_context(self.inputs, xn, edges, enc.context_temperature()))
             x[new], q[new] = xn, qn
             found: list[list[tuple[str, int, float]]] = [[] for _ in new]
             _collect(att, found)
             for i, e in zip(new, found, strict=True):
                 explain[i] = _top(e)
         neighbours = [[self._neighbour(nt, r, a) for nt, r, a in e] for e in explain]
-        vec = torch.cat([self._scale * q, self._beta * x, gamma.view(-1, 1) * x], dim=1).numpy()
+        vec = torch.cat([self._scale * q, self._beta * x, gamma.view(-1, 1) * x, context],
+                        dim=1).numpy()
         return vec, neighbours, known
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,18 @@
 """The supervised stage: SC-GAT learns curated EXPRESSES links with a ranking loss.
 
 Each step takes a batch of linked selling points and embeds each one as a *query
-node* (`SCGAT.attach`), exactly as new text is embedded at retrieval time. Half
-of a batch keeps its own links in the graph and attaches to itself (the regime of
-a paraphrased, known selling point); the other half has its links hidden and
-attaches only to its product, category and text neighbours (an unseen selling
-point). Candidates are the batch's linked clips (in-batch negatives) plus clips
-of the same category (hard negatives); the loss is the multi-positive softmax
-cross-entropy. A held-out share of selling points, their links hidden throughout,
-drives early stopping on MRR.
+node* (`SCGAT.attach`), exactly as new text is embedded at retrieval time, in one of
+three regimes (`regimes`): a paraphrase of a linked selling point (links kept,
+attached to itself), a selling point in the graph without clips (links hidden,
+attached to itself), text the graph has not seen (links hidden, attached only to
+its text neighbours); half of the queries name their product. Candidates are the
+batch's linked clips (in-batch negatives) plus clips of the same category (hard
+negatives); the loss is the multi-positive softmax cross-entropy.
+
+Two phases (linear probe, then fine-tuning): first only the score's mixture
+scalars learn, then the attention network too. A held-out share of selling
+points, their links hidden throughout, gives the validation loss that ends each
+phase and picks the state that is kept (the untrained state competes too).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from kdcvg.retrieval.features import (
     knowledge_match,
     linked_mask,
     linked_text,
+    query_context,
 )
 from kdcvg.retrieval.sampling import NeighbourSampler, subgraph_states
 from kdcvg.types import EdgeType
@@ -83,45 +88,87 @@ def split_selling_points(inputs: GraphInputs, val_fraction: float, seed: int
     return sorted(order[n_val:]), sorted(order[:n_val])
 
 
-def query_inputs(inputs: GraphInputs, sps: Tensor, keep_self: Tensor
-                 ) -> tuple[Tensor, dict]:
+def query_inputs(inputs: GraphInputs, sps: Tensor, keep_self: Tensor,
+                 with_product: Tensor | None = None) -> tuple[Tensor, dict]:
     """Query-node features and attach edges that copy known selling points.
 
     Args:
         sps: (Q,) selling-point rows.
         keep_self: (Q,) bool; True attaches the copy to its original as nearest neighbour.
+        with_product: (Q,) bool; False attaches no product and category, as for a query
+            that names none (default: all True).
     """
     knn = inputs.sp_knn[sps]
     self_col = torch.where(keep_self, sps, torch.full_like(sps, -1)).view(-1, 1)
     knn = torch.cat([self_col, knn[:, : max(knn.shape[1] - 1, 0)]], dim=1)
-    edges = attach_edges(inputs.sp_product[sps], inputs.sp_category[sps], knn)
+    product, category = inputs.sp_product[sps], inputs.sp_category[sps]
+    if with_product is not None:
+        product = torch.where(with_product, product, torch.full_like(product, -1))
+        category = torch.where(with_product, category, torch.full_like(category, -1))
+    edges = attach_edges(product, category, knn)
     return inputs.x["selling_point"][sps], edges
 
 
+def ranking_loss(logits: Tensor, is_pos: Tensor) -> Tensor:
+    """Multi-positive softmax cross-entropy of (Q, C) scores, averaged over queries."""
+    return (logits.logsumexp(1) - logits.masked_fill(~is_pos, float("-inf")).logsumexp(1)).mean()
+
+
 def rank_metrics(scores: Tensor, pos: list[list[int]], k: int = 10) -> dict[str, float]:
-    """MRR and Recall@k of (Q, C) scores against positive clip rows per query."""
+    """MRR, Recall@k and the ranking loss of (Q, C) scores against positive clip rows.
+
+    The loss is the early-stopping criterion: on a few validation selling points MRR
+    moves in coarse steps and stops telling better models apart once it saturates.
+    """
     order = scores.argsort(dim=1, descending=True)
     mrr, rec = 0.0, 0.0
+    is_pos = torch.zeros_like(scores, dtype=torch.bool)
     for i, p in enumerate(pos):
         ranks = (order[i].unsqueeze(1) == torch.tensor(p).view(1, -1)).nonzero()[:, 0]
         mrr += 1.0 / (int(ranks.min()) + 1)
         rec += float((ranks < k).sum()) / len(p)
+        is_pos[i, p] = True
     n = max(len(pos), 1)
-    return {"mrr": mrr / n, f"recall@{k}": rec / n}
+    return {"mrr": mrr / n, f"recall@{k}": rec / n, "loss": float(ranking_loss(scores, is_pos))}
 
 
 def score_queries(model: SCGAT, inputs: GraphInputs, sps: list[int], hide: Tensor,
-                  keep_self: bool) -> Tensor:
+                  keep_self: bool, with_product: bool = True) -> Tensor:
     """(Q, N_clip) scores of known selling points embedded as query nodes."""
     edges = drop_links(inputs, hide)
     states = model.node_states(inputs.x, edges)
     clip = model.embed(states)["clip"]
     rows = torch.tensor(sps, dtype=torch.long)
-    qx, qe = query_inputs(inputs, rows, torch.full((len(sps),), keep_self))
+    n = len(sps)
+    qx, qe = query_inputs(inputs, rows, torch.full((n,), keep_self),
+                          torch.full((n,), with_product))
     q, _ = model.attach(states, qx, qe)
     qt = inputs.text["selling_point"][rows]
     match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
-    return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges), match)
+    ctx = query_context(inputs, qt, qe, model.context_temperature())
+    return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges), match,
+                       ctx, inputs.clip_context)
+
+
+def regimes(n: int, config: TrainConfig, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    """Per query of a batch: links kept?, attached to its own node?, product named?
+
+    Retrieval meets three kinds of text, and training draws all three: a paraphrase
+    of a linked selling point (links kept, attached to itself), a selling point in
+    the graph without clips yet (links hidden, attached to itself: what a curator
+    adds), and text the graph has never seen (links hidden, not attached to itself).
+    Queries name their product only sometimes.
+    """
+    keep = torch.rand(n, generator=g) < config.keep_links
+    in_graph = keep | (torch.rand(n, generator=g) < config.in_graph)
+    named = torch.rand(n, generator=g) < config.name_product
+    return keep, in_graph, named
+
+
+def validation_scores(model: SCGAT, inputs: GraphInputs, val_sp: list[int], hide: Tensor
+                      ) -> Tensor:
+    """Scores of the validation selling points: in the graph, links hidden, no product named."""
+    return score_queries(model, inputs, val_sp, hide, keep_self=True, with_product=False)
 
 
 def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]],
@@ -172,6 +219,24 @@ def sampled_states(model: SCGAT, inputs: GraphInputs, sampler: NeighbourSampler,
     return states, clip, local
 
 
+def _optimizer(model: SCGAT, config: TrainConfig, attention: bool) -> torch.optim.Optimizer:
+    """AdamW over the score's mixture scalars, and over the attention network when asked.
+
+    A handful of scalars against thousands of attention weights: trained together from
+    the start, the attention memorises the few training selling points long before the
+    scalars have found their weights (held-out nDCG fell below the dense baseline), so
+    the scalars are fitted first (a linear probe, then fine-tuning).
+    """
+    mixture = model.mixture_parameters()
+    rest = [p for p in model.parameters() if all(p is not m for m in mixture)]
+    for p in rest:  # frozen in the probe phase, where the attention is not even run
+        p.requires_grad_(attention)
+    return torch.optim.AdamW(
+        [{"params": rest, "lr": config.lr if attention else 0.0},
+         {"params": mixture, "lr": config.mixture_lr, "weight_decay": 0.0}],
+        lr=config.lr, weight_decay=config.weight_decay)
+
+
 def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
                      progress: StageProgress | None = None) -> StageReport:
     """Train `model` in place on curated links; the best validation state is kept.
@@ -187,7 +252,8 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     n_sp = inputs.x["selling_point"].shape[0]
     val_hidden = torch.zeros(n_sp, dtype=torch.bool)
     val_hidden[val_sp] = True
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = _optimizer(model, config, attention=False)
+    phase_end = 0  # the last epoch of the mixture phase, once it has ended
     pos_val = [pos[s] for s in val_sp]
     sampler = None
     if sum(int(v.shape[0]) for v in inputs.x.values()) > config.sample_above:
@@ -195,58 +261,77 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
                                    config.fanout, model.config.layers)
     model.eval()
     with torch.no_grad():  # epoch 0 competes too: training must earn its place
-        metrics = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, False), pos_val)
-    best, best_epoch, best_state = metrics["mrr"], 0, copy.deepcopy(model.state_dict())
-    epoch, n_steps, step_seconds = 0, 0, 0.0
+        metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
+    best, best_epoch, best_state = metrics["loss"], 0, copy.deepcopy(model.state_dict())
+    epoch = 0
+    n_steps, step_seconds = [0, 0], [0.0, 0.0]  # per phase: probe, attention
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = [train_sp[i] for i in torch.randperm(len(train_sp), generator=g).tolist()]
-        starts = range(0, len(order), config.batch_size)
+        size = max(1, min(config.batch_size, -(-len(order) // config.min_steps)))
+        starts = range(0, len(order), size)
         for b in starts[: config.max_steps]:
             step_start = time.perf_counter()
-            batch = order[b : b + config.batch_size]
+            batch = order[b : b + size]
             rows = torch.tensor(batch, dtype=torch.long)
-            keep = torch.rand(len(batch), generator=g) < config.keep_links
+            keep, in_graph, named = regimes(len(batch), config, g)
             hide = val_hidden.clone()
             hide[rows[~keep]] = True
             edges = drop_links(inputs, hide)
             cand = _candidates(inputs, batch, pos, config.hard_negatives, g)
-            qx, qe = query_inputs(inputs, rows, keep)
+            qx, qe = query_inputs(inputs, rows, in_graph, named)
             qt = inputs.text["selling_point"][rows]
             match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
-            if sampler is None:
+            ctx = query_context(inputs, qt, qe, model.context_temperature())
+            if not phase_end and not float(model.gat_gate):
+                # probe phase: the attention term weighs 0 and is frozen, skip it
+                q = torch.zeros((len(batch), model.config.out))
+                clip = torch.zeros((len(cand), model.config.out))
+            elif sampler is None:
                 states = model.node_states(inputs.x, edges)
                 clip = model.embed(states)["clip"][cand]
+                q, _ = model.attach(states, qx, qe)
             else:
                 states, clip, qe = sampled_states(model, inputs, sampler, hide, cand, qe, g)
-            q, _ = model.attach(states, qx, qe)
+                q, _ = model.attach(states, qx, qe)
             logits = model.score(q, clip, qt, inputs.text["clip"][cand],
-                                 linked_text(inputs, edges)[cand], match)  # (B, C)
+                                 linked_text(inputs, edges)[cand], match, ctx,
+                                 inputs.clip_context[cand])  # (B, C)
             is_pos = torch.zeros_like(logits, dtype=torch.bool)
             for i, s in enumerate(batch):
                 is_pos[i] = torch.isin(cand, torch.tensor(pos[s]))
-            loss = (logits.logsumexp(1)
-                    - logits.masked_fill(~is_pos, float("-inf")).logsumexp(1)).mean()
+            loss = ranking_loss(logits, is_pos)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            n_steps += 1
-            step_seconds += time.perf_counter() - step_start
+            n_steps[bool(phase_end)] += 1
+            step_seconds[bool(phase_end)] += time.perf_counter() - step_start
         model.eval()
         with torch.no_grad():
-            scores = score_queries(model, inputs, val_sp, val_hidden, keep_self=False)
-            metrics = rank_metrics(scores, pos_val)
-        if metrics["mrr"] > best:
-            best, best_epoch, best_state = metrics["mrr"], epoch, copy.deepcopy(model.state_dict())
+            metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
+        if metrics["loss"] < best:
+            best, best_epoch, best_state = metrics["loss"], epoch, copy.deepcopy(model.state_dict())
         if progress is not None:
-            progress(epoch, config.epochs, f"loss={loss.item():.3f} val_mrr={metrics['mrr']:.3f}")
-        if epoch - best_epoch >= config.patience:
+            progress(epoch, config.epochs, f"loss={loss.item():.3f} val_loss={metrics['loss']:.3f} "
+                                     f"val_mrr={metrics['mrr']:.3f}")
+        stalled = epoch - best_epoch >= config.patience
+        if not phase_end and (stalled or epoch >= config.epochs // 2):
+            # the mixture has converged: go on from its best state with the attention
+            # network learning too; it is kept only where it lowers the validation loss
+            phase_end, best_epoch = epoch, epoch
+            model.load_state_dict(best_state)
+            opt = _optimizer(model, config, attention=True)
+        elif stalled:
             break
     model.load_state_dict(best_state)
+    model.requires_grad_(True)
     model.eval()
     with torch.no_grad():
-        final = rank_metrics(score_queries(model, inputs, val_sp, val_hidden, keep_self=False),
-                             [pos[s] for s in val_sp])
+        final = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
     report = {f"val_{k}": v for k, v in final.items()}
-    report["step_seconds"] = step_seconds / max(n_steps, 1)
+    report["step_seconds"] = sum(step_seconds) / max(sum(n_steps), 1)
+    report["probe_step_seconds"] = step_seconds[0] / max(n_steps[0], 1)
+    report["attention_step_seconds"] = step_seconds[1] / max(n_steps[1], 1)
+    report["mixture_epochs"] = float(phase_end or epoch)
+    report["attention_kept"] = float(best_epoch > phase_end > 0)
     return StageReport("supervised", epoch, best_epoch, report, time.perf_counter() - start)

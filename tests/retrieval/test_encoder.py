@@ -57,13 +57,20 @@ def test_untrained_score_is_the_text_and_gated_knowledge_baseline(demo_inputs):
     qt, ct, ck = demo_inputs.text["selling_point"][:2], demo_inputs.text["clip"][:3], \
         demo_inputs.text["clip"][3:6]
     match = torch.tensor([1.0, 0.0])
+    q_ctx, c_ctx = demo_inputs.sp_context[:2], demo_inputs.clip_context[:3]
     with torch.no_grad():
-        scores = model.score(q_emb, c_emb, qt, ct, ck, match)
-    # attention term gated to 0; knowledge on for a linked paraphrase, off for match 0
+        scores = model.score(q_emb, c_emb, qt, ct, ck, match, q_ctx, c_ctx)
+    # attention and context terms weigh 0; knowledge on for a linked paraphrase, off for 0
     expected = 5.0 * qt @ ct.T + torch.stack([5.0 * torch.sigmoid(torch.tensor(20 * 0.4)),
                                                5.0 * torch.sigmoid(torch.tensor(-20 * 0.6))]
                                               ).view(2, 1) * (qt @ ck.T)
     assert torch.allclose(scores, expected, atol=1e-5)
+    with torch.no_grad():
+        model.delta.fill_(2.0)
+        model.epsilon.fill_(3.0)
+        scores = model.score(q_emb, c_emb, qt, ct, ck, match, q_ctx, c_ctx)
+    context = 2.0 * q_ctx[:, :384] @ c_ctx[:, :384].T + 3.0 * q_ctx[:, 384:] @ c_ctx[:, 384:].T
+    assert torch.allclose(scores, expected + context, atol=1e-5)
 
 
 def test_heads_must_divide_hidden(demo_inputs):

@@ -28,7 +28,7 @@ def test_sar_beats_the_dense_baseline_on_the_shipped_set(trained, demo_graph, em
     assert m["sar"]["RR"] > m["dense"]["RR"]
 
 
-def test_sar_matches_dense_on_held_out_selling_points(demo_graph, embedder):
+def test_sar_beats_dense_on_held_out_selling_points(demo_graph, embedder):
     """One fold of docs/sar.md's held-out protocol: the fold's selling points lose all links."""
     import json
 
@@ -57,7 +57,8 @@ def test_sar_matches_dense_on_held_out_selling_points(demo_graph, embedder):
                                           data["clip"].x.numpy(), ids["clip"])},
                    ev.read_qrels(EXAMPLES / "qrels.trec"))
     assert len(queries) == 7
-    assert m["sar"]["nDCG@10"] >= m["dense"]["nDCG@10"] - 1e-9
+    # their clips are found through the product and motion context the model learned to read
+    assert m["sar"]["nDCG@10"] > 1.05 * m["dense"]["nDCG@10"], m
 
 
 def test_measure_and_bm25_on_a_toy_corpus():

@@ -15,6 +15,7 @@ from kdcvg.retrieval.features import (
     linked_mask,
     linked_text,
     message_edge_types,
+    query_context,
 )
 
 
@@ -106,3 +107,38 @@ def test_knowledge_match_counts_only_a_linked_nearest_neighbour(demo_inputs):
     assert held.tolist() == [0.0, 0.0]
     none = attach_edges(torch.tensor([-1]), torch.tensor([-1]), torch.tensor([[-1, -1]]))
     assert knowledge_match(demo_inputs, q[:1], none, ~hidden).tolist() == [0.0]
+
+
+def test_contexts_hold_product_and_motion_text(demo_graph, demo_inputs):
+    data, ids = demo_graph
+    text = demo_inputs.text
+    shows = data["clip", "shows", "product"].edge_index
+    c, p = int(shows[0, 0]), int(shows[1, 0])
+    assert torch.allclose(demo_inputs.clip_context[c, :384], text["product"][p])
+    moves = data["clip", "has_motion", "motion_pattern"].edge_index
+    mine = moves[1, moves[0] == c]
+    expected = torch.nn.functional.normalize(text["motion_pattern"][mine].sum(0), dim=0)
+    assert torch.allclose(demo_inputs.clip_context[c, 384:], expected, atol=1e-6)
+    sp = 0
+    assert torch.allclose(demo_inputs.sp_context[sp, :384],
+                          text["product"][demo_inputs.sp_product[sp]])
+
+
+def test_query_context_attends_to_neighbours_and_prefers_a_named_product(demo_inputs):
+    text = demo_inputs.text["selling_point"]
+    a, b = 0, int(demo_inputs.sp_knn[0, 0])
+    knn = torch.tensor([[a, b], [a, b]])
+    q = text[[a, a]]
+    anon = attach_edges(torch.tensor([-1, -1]), torch.tensor([-1, -1]), knn)
+    sharp = query_context(demo_inputs, q, anon, torch.tensor(1000.0))
+    # a very low temperature: all attention on the neighbour with the same text
+    assert torch.allclose(sharp[0], demo_inputs.sp_context[a], atol=1e-5)
+    flat = query_context(demo_inputs, q, anon, torch.tensor(0.0))
+    assert torch.allclose(flat[0], demo_inputs.sp_context[[a, b]].mean(0), atol=1e-5)
+    other = int((demo_inputs.sp_product != demo_inputs.sp_product[a]).nonzero()[0])
+    product = int(demo_inputs.sp_product[other])
+    named = attach_edges(torch.tensor([product, -1]), torch.tensor([-1, -1]), knn)
+    ctx = query_context(demo_inputs, q, named, torch.tensor(1000.0))
+    assert torch.allclose(ctx[0, :384], demo_inputs.text["product"][product])
+    assert torch.allclose(ctx[0, 384:], sharp[0, 384:], atol=1e-5)  # motion still from text
+    assert torch.allclose(ctx[1], sharp[1], atol=1e-5)

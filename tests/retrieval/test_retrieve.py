@@ -70,7 +70,7 @@ def test_index_is_persisted_and_rebuilt_when_the_graph_changes(trained, demo_gra
     assert first.index_source == "built"
     meta = json.loads((tmp_path / "model" / "index.json").read_text())
     assert meta == {"graph_version": data.graph_version, "model_digest": model.digest,
-                    "kind": "flat", "size": 33, "dim": 64 + 384 + 384}
+                    "kind": "flat", "size": 33, "dim": 64 + 384 + 384 + 768}
     again = SarRetriever(model, data, ids, catalogue_texts(), embedder, tmp_path / "model")
     assert again.index_source == "loaded"
     query = "Razor-sharp Japanese steel slices tomatoes paper thin."
