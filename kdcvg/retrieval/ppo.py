@@ -66,7 +66,7 @@ class SCGATExtractor(BaseFeaturesExtractor):
         encoder: the trained SC-GAT (updated in place by the policy optimiser).
         inputs: the graph's model inputs.
         hidden: (N_sp,) bool, selling points whose links stay hidden; such a query is
-            embedded as unseen text (no attach edge to itself), the others as a paraphrase.
+            a selling point without clips, the others are paraphrases (`rl_regime`).
 
     Shapes:
         - **input:** query (B, 1), candidates (B, K), mask (B, K), features (B, K)
@@ -143,8 +143,8 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
                    chunk: int = 1024) -> np.ndarray:
     """(S, k) best clip rows per selling point under the current model, -1 padded.
 
-    Hidden selling points are embedded as unseen text, the others as paraphrases;
-    the graph is encoded once and the queries are scored in chunks.
+    Hidden selling points are scored as selling points without clips, the others as
+    paraphrases (`rl_regime`); the graph is encoded once, the queries scored in chunks.
     """
     model.eval()
     with torch.no_grad():
