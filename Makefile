@@ -45,7 +45,8 @@ test-fast: $(STAMP) $(LINT_DIR)/node_modules
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/motion.py
-	$(PY) bench/retrieval.py --threads 1 --epoch-steps 8
+	$(PY) bench/retrieval.py --threads 1 --epoch-steps 4
+	$(PY) bench/sar_quality.py
 	$(PY) bench/generate.py
 	$(PY) bench/mkr.py
 

@@ -1,0 +1,139 @@
+"""SAR quality against its baselines, in one run: the numbers of docs/sar.md.
+
+On the demo catalogue (built as an export would give it, no server), per seed:
+1. shipped set: SAR is trained on the whole graph and `examples/sar/queries.jsonl` is
+   scored against `qrels.trec`;
+2. held-out selling points: k folds over the selling points; a fold's selling points
+   lose all their EXPRESSES links (`--drop-suggests`: their SUGGESTS too), SAR is
+   retrained on the rest, and the fold's queries are scored.
+Methods: SAR (after the RL stage), SC-GAT before it, dense MiniLM, BM25. Printed:
+nDCG@10 per seed and the mean, and SAR's ratio to the best baseline.
+
+Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/sar_quality.py [--seeds 0,1,2] [--folds 5]
+     [--rl ppo|reinforce|none] [--steps 512] [--train JSON] [--rl-config JSON]
+(about 2 minutes per seed on one core)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+EXAMPLES = ROOT / "examples" / "sar"
+EXPRESSES = ("clip", "expresses", "selling_point")
+SUGGESTS = ("selling_point", "suggests", "motion_pattern")
+
+
+def config(args: argparse.Namespace, seed: int) -> Any:
+    from kdcvg.retrieval.pipeline import make_config
+
+    c = make_config(seed=seed, ppo_steps=args.steps, rl=args.rl)
+    return replace(c, train=replace(c.train, **json.loads(args.train)),
+                   rl=replace(c.rl, **json.loads(args.rl_config)))
+
+
+def runs(data: Any, ids: dict, texts: Any, fitted: tuple, queries: list, emb: Any) -> dict:
+    from kdcvg.retrieval import evaluate as ev
+    from kdcvg.retrieval.retrieve import SarRetriever
+
+    supervised, final = fitted
+    clips = ids["clip"]
+    docs = [" ".join([str(texts.clips[k].get("caption") or ""),
+                      *texts.clips[k].get("selling_points", [])]) for k in clips]
+    return {"sar": ev.sar_run(SarRetriever(final, data, ids, texts, emb), queries),
+            "supervised": ev.sar_run(SarRetriever(supervised, data, ids, texts, emb), queries),
+            "dense": ev.dense_run(queries, emb.embed([q.text for q in queries]),
+                                  data["clip"].x.numpy(), clips),
+            "bm25": ev.bm25_run(queries, docs, clips)}
+
+
+def without(data: Any, texts: Any, held_rows: Any, held_text: set, drop_suggests: bool
+            ) -> tuple[Any, Any]:
+    """The graph and texts with the held-out selling points' links removed."""
+    import torch
+
+    from kdcvg.retrieval.retrieve import GraphTexts
+
+    fold = data.clone()
+    keep = ~torch.isin(data[EXPRESSES].edge_index[1], held_rows)
+    fold[EXPRESSES].edge_index = data[EXPRESSES].edge_index[:, keep]
+    fold[EXPRESSES].edge_attr = data[EXPRESSES].edge_attr[keep]
+    if drop_suggests:
+        fold[SUGGESTS].edge_index = data[SUGGESTS].edge_index[
+            :, ~torch.isin(data[SUGGESTS].edge_index[0], held_rows)]
+    clips = {k: {**v, "selling_points": [t for t in v["selling_points"] if t not in held_text]}
+             for k, v in texts.clips.items()}
+    return fold, GraphTexts(clips, texts.selling_points)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--folds", type=int, default=5, help="0: shipped set only")
+    parser.add_argument("--rl", default="ppo")
+    parser.add_argument("--steps", type=int, default=512, help="RL environment steps")
+    parser.add_argument("--train", default="{}", help="TrainConfig overrides, JSON")
+    parser.add_argument("--rl-config", default="{}", help="RlConfig overrides, JSON")
+    parser.add_argument("--drop-suggests", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    from kdcvg.graph.embeddings import default_embedder
+    from kdcvg.retrieval import evaluate as ev
+    from kdcvg.retrieval.pipeline import fit
+    from tests.retrieval.conftest import catalogue_texts
+    from tests.retrieval.graphs import demo_heterodata
+
+    emb = default_embedder()
+    data, ids = demo_heterodata(emb)
+    texts = catalogue_texts()
+    captions = texts.captions(ids["clip"])
+    queries = ev.read_queries(EXAMPLES / "queries.jsonl")
+    qrels = ev.read_qrels(EXAMPLES / "qrels.trec")
+    rows = [json.loads(line) for line in (EXAMPLES / "queries.jsonl").read_text().splitlines()]
+    sp_of = {r["id"]: r["selling_point"] for r in rows}
+    sp_row = {k: i for i, k in enumerate(ids["selling_point"])}
+    table: dict[str, dict[int, dict[str, float]]] = {"shipped": {}, "held-out": {}}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        fitted = fit(data, ids, captions, config(args, seed))
+        m = ev.measure(runs(data, ids, texts, fitted, queries, emb), qrels)
+        table["shipped"][seed] = {k: v["nDCG@10"] for k, v in m.items()}
+        if args.folds:
+            sps = sorted(set(sp_of.values()))
+            np.random.default_rng(100 + seed).shuffle(sps)
+            merged: dict[str, dict] = {}
+            for f in range(args.folds):
+                held = set(sps[f::args.folds])
+                held_text = {texts.selling_points[s]["text"] for s in held}
+                fold, fold_texts = without(data, texts, torch.tensor([sp_row[s] for s in held]),
+                                           held_text, args.drop_suggests)
+                fold.graph_version = f"fold{f}"
+                fitted = fit(fold, ids, captions, config(args, seed))
+                qs = [q for q in queries if sp_of[q.id] in held]
+                for name, run in runs(fold, ids, fold_texts, fitted, qs, emb).items():
+                    merged.setdefault(name, {}).update(run)
+            m = ev.measure(merged, qrels)
+            table["held-out"][seed] = {k: v["nDCG@10"] for k, v in m.items()}
+        print(f"seed {seed}: " + "  ".join(
+            f"{name} " + " ".join(f"{k}={v:.4f}" for k, v in per[seed].items())
+            for name, per in table.items() if seed in per), flush=True)
+    for name, per in table.items():
+        if not per:
+            continue
+        mean = {k: float(np.mean([p[k] for p in per.values()])) for k in next(iter(per.values()))}
+        best = max(mean["dense"], mean["bm25"])
+        print(f"{name} mean nDCG@10: " + "  ".join(f"{k}={v:.4f}" for k, v in mean.items())
+              + f"  | SAR / best baseline = {mean['sar'] / best:.3f}"
+              f"  SAR / before RL = {mean['sar'] / mean['supervised']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
