@@ -22,6 +22,8 @@ from kdcvg.types import EdgeType
 if TYPE_CHECKING:
     from torch_geometric.nn import HeteroConv
 
+    from kdcvg.retrieval.features import GraphInputs
+
 States = list[dict[str, Tensor]]  # h^0 .. h^L per node type
 MIXTURE = ("beta", "gamma", "delta", "epsilon", "log_temperature")
 
@@ -199,6 +201,13 @@ class SCGAT(nn.Module):
     def context_temperature(self) -> Tensor:
         """Inverse temperature of the attention that reads a query's neighbour context."""
         return self.log_temperature.exp()
+
+    def query_context(self, inputs: GraphInputs, query_text: Tensor,
+                      attach: dict[EdgeType, Tensor]) -> Tensor:
+        """(Q, 768) `features.query_context` at this model's learned temperature."""
+        from kdcvg.retrieval.features import query_context
+
+        return query_context(inputs, query_text, attach, self.context_temperature())
 
     def weigh_context(self, q_context: Tensor) -> Tensor:
         """(Q, 768) query context with the product half times delta, the motion half

@@ -32,7 +32,6 @@ from kdcvg.retrieval.features import (
     knowledge_match,
     linked_mask,
     linked_text,
-    query_context,
 )
 from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table
 from kdcvg.retrieval.sampling import NeighbourSampler
@@ -112,7 +111,7 @@ class SCGATExtractor(BaseFeaturesExtractor):
         qt = self._inputs.text["selling_point"][sps]
         match = knowledge_match(self._inputs, qt, qe, self._linked)
         ctx = self.encoder.weigh_context(
-            query_context(self._inputs, qt, qe, self.encoder.context_temperature()))
+            self.encoder.query_context(self._inputs, qt, qe))
         if self._sampler is None:
             states = self._states()
             emb = self.encoder.embed(states)["clip"][cands.clamp(min=0)]  # (B, K, out)
@@ -163,7 +162,7 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
             qt = inputs.text["selling_point"][r]
             scores = model.score(q, clip, qt, inputs.text["clip"], know,
                                  knowledge_match(inputs, qt, qe, linked),
-                                 query_context(inputs, qt, qe, model.context_temperature()),
+                                 model.query_context(inputs, qt, qe),
                                  inputs.clip_context)
             out[b:b + r.numel(), :kk] = scores.topk(kk, dim=1).indices.numpy()
     return out

@@ -35,7 +35,6 @@ from kdcvg.retrieval.features import (
     knowledge_match,
     linked_mask,
     linked_text,
-    query_context,
 )
 from kdcvg.retrieval.index import INDEX_META, ClipIndex
 from kdcvg.retrieval.model import SarModel, sar_dir
@@ -158,9 +157,8 @@ class SarRetriever:
                 match = knowledge_match(self.inputs, self.inputs.text["selling_point"][r], qe,
                                         self._linked)
                 know_w.append(enc.knowledge_weight(match))
-                contexts.append(enc.weigh_context(query_context(
-                    self.inputs, self.inputs.text["selling_point"][r], qe,
-                    enc.context_temperature())))
+                contexts.append(enc.weigh_context(enc.query_context(
+                    self.inputs, self.inputs.text["selling_point"][r], qe)))
                 _collect(att, self._known_explain, offset=b)
             self._known = (torch.cat(known) if known else torch.zeros((0, clip.shape[1])))
             self._known_gamma = torch.cat(know_w) if know_w else torch.zeros(0)
@@ -287,7 +285,7 @@ class SarRetriever:
                 gamma[new] = self.model.encoder.knowledge_weight(match)
                 enc = self.model.encoder
                 context[new] = enc.weigh_context(
-                    query_context(self.inputs, xn, edges, enc.context_temperature()))
+                    enc.query_context(self.inputs, xn, edges))
             x[new], q[new] = xn, qn
             found: list[list[tuple[str, int, float]]] = [[] for _ in new]
             _collect(att, found)

@@ -37,7 +37,6 @@ from kdcvg.retrieval.features import (
     knowledge_match,
     linked_mask,
     linked_text,
-    query_context,
 )
 from kdcvg.retrieval.sampling import NeighbourSampler, subgraph_states
 from kdcvg.types import EdgeType
@@ -145,7 +144,7 @@ def score_queries(model: SCGAT, inputs: GraphInputs, sps: list[int], hide: Tenso
     q, _ = model.attach(states, qx, qe)
     qt = inputs.text["selling_point"][rows]
     match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
-    ctx = query_context(inputs, qt, qe, model.context_temperature())
+    ctx = model.query_context(inputs, qt, qe)
     return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges), match,
                        ctx, inputs.clip_context)
 
@@ -282,7 +281,7 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             qx, qe = query_inputs(inputs, rows, in_graph, named)
             qt = inputs.text["selling_point"][rows]
             match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
-            ctx = query_context(inputs, qt, qe, model.context_temperature())
+            ctx = model.query_context(inputs, qt, qe)
             if not phase_end and not float(model.gat_gate):
                 # probe phase: the attention term weighs 0 and is frozen, skip it
                 q = torch.zeros((len(batch), model.config.out))
