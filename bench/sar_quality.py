@@ -5,13 +5,16 @@ On the demo catalogue (built as an export would give it, no server), per seed:
    scored against `qrels.trec`;
 2. held-out selling points: k folds over the selling points; a fold's selling points
    lose all their EXPRESSES links (`--drop-suggests`: their SUGGESTS too), SAR is
-   retrained on the rest, and the fold's queries are scored.
+   retrained on the rest, and the fold's queries are scored;
+3. unseen text: the same folds, but a fold's selling points are removed from the
+   graph altogether (nodes and every relationship), so its queries are text the
+   graph has never held.
 Methods: SAR (after the RL stage), SC-GAT before it, dense MiniLM, BM25. Printed:
 nDCG@10 per seed and the mean, and SAR's ratio to the best baseline.
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/sar_quality.py [--seeds 0,1,2] [--folds 5]
      [--rl ppo|reinforce|none] [--steps 512] [--train JSON] [--rl-config JSON]
-(about 2 minutes per seed on one core)
+(about 4 minutes per seed on one core)
 """
 
 from __future__ import annotations
@@ -74,6 +77,24 @@ def without(data: Any, texts: Any, held_rows: Any, held_text: set, drop_suggests
     return fold, GraphTexts(clips, texts.selling_points)
 
 
+def removed(data: Any, ids: dict, texts: Any, held_rows: Any, held: set) -> tuple[Any, dict, Any]:
+    """The graph, ids and texts without the held-out selling points at all."""
+    import torch
+
+    from kdcvg.retrieval.retrieve import GraphTexts
+
+    keep = torch.ones(data["selling_point"].num_nodes, dtype=torch.bool)
+    keep[held_rows] = False
+    fold = data.subgraph({"selling_point": keep})
+    fold_ids = {**ids, "selling_point": [k for k, ok in zip(ids["selling_point"], keep.tolist(),
+                                                             strict=True) if ok]}
+    held_text = {texts.selling_points[s]["text"] for s in held}
+    clips = {k: {**v, "selling_points": [t for t in v["selling_points"] if t not in held_text]}
+             for k, v in texts.clips.items()}
+    sps = {k: v for k, v in texts.selling_points.items() if k not in held}
+    return fold, fold_ids, GraphTexts(clips, sps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0,1,2")
@@ -101,7 +122,8 @@ def main() -> None:
     rows = [json.loads(line) for line in (EXAMPLES / "queries.jsonl").read_text().splitlines()]
     sp_of = {r["id"]: r["selling_point"] for r in rows}
     sp_row = {k: i for i, k in enumerate(ids["selling_point"])}
-    table: dict[str, dict[int, dict[str, float]]] = {"shipped": {}, "held-out": {}}
+    table: dict[str, dict[int, dict[str, float]]] = {"shipped": {}, "held-out": {},
+                                                      "unseen": {}}
     for seed in [int(s) for s in args.seeds.split(",")]:
         fitted = fit(data, ids, captions, config(args, seed))
         m = ev.measure(runs(data, ids, texts, fitted, queries, emb), qrels)
@@ -109,19 +131,23 @@ def main() -> None:
         if args.folds:
             sps = sorted(set(sp_of.values()))
             np.random.default_rng(100 + seed).shuffle(sps)
-            merged: dict[str, dict] = {}
+            merged: dict[str, dict[str, dict]] = {"held-out": {}, "unseen": {}}
             for f in range(args.folds):
                 held = set(sps[f::args.folds])
                 held_text = {texts.selling_points[s]["text"] for s in held}
-                fold, fold_texts = without(data, texts, torch.tensor([sp_row[s] for s in held]),
-                                           held_text, args.drop_suggests)
-                fold.graph_version = f"fold{f}"
-                fitted = fit(fold, ids, captions, config(args, seed))
+                held_rows = torch.tensor([sp_row[s] for s in held])
                 qs = [q for q in queries if sp_of[q.id] in held]
-                for name, run in runs(fold, ids, fold_texts, fitted, qs, emb).items():
-                    merged.setdefault(name, {}).update(run)
-            m = ev.measure(merged, qrels)
-            table["held-out"][seed] = {k: v["nDCG@10"] for k, v in m.items()}
+                fold, fold_texts = without(data, texts, held_rows, held_text, args.drop_suggests)
+                gone, gone_ids, gone_texts = removed(data, ids, texts, held_rows, held)
+                for name, (g, g_ids, g_texts) in {"held-out": (fold, ids, fold_texts),
+                                                  "unseen": (gone, gone_ids, gone_texts)}.items():
+                    g.graph_version = f"{name}{f}"
+                    fitted = fit(g, g_ids, captions, config(args, seed))
+                    for method, run in runs(g, g_ids, g_texts, fitted, qs, emb).items():
+                        merged[name].setdefault(method, {}).update(run)
+            for name, per_method in merged.items():
+                m = ev.measure(per_method, qrels)
+                table[name][seed] = {k: v["nDCG@10"] for k, v in m.items()}
         print(f"seed {seed}: " + "  ".join(
             f"{name} " + " ".join(f"{k}={v:.4f}" for k, v in per[seed].items())
             for name, per in table.items() if seed in per), flush=True)

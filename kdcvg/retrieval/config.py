@@ -32,6 +32,11 @@ class EncoderConfig:
         know_threshold: text similarity to a *linked* selling point at which the knowledge
             term counts half (per-query gate `sigmoid(sharpness * (match - threshold))`).
         know_sharpness: slope of that gate.
+        near_threshold: text similarity to the *nearest* selling point (linked or not) at
+            which the attention and context terms count half, with the same slope: a
+            MiniLM paraphrase sits at cosine 0.5-0.95 from its original, a different
+            selling point of the same catalogue at about 0.45 (the demo's median nearest
+            neighbour); below, SAR falls back to the text term.
     """
 
     hidden: int = 128
@@ -44,6 +49,7 @@ class EncoderConfig:
     gat_gate: float = 0.0
     know_threshold: float = 0.6
     know_sharpness: float = 20.0
+    near_threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,9 @@ class TrainConfig:
         in_graph: share of those without clips that attach to their own node (a selling
             point a curator added); the rest are trained as text the graph has not seen.
         name_product: share of queries that name their product (attach to it).
+        paraphrase: training and validation queries are the selling points' text turned
+            to a random cosine in [paraphrase, 1] (`train.paraphrase`); 1 trains on the
+            exact text.
         seed: makes the split, the batches and the initial weights reproducible.
         sample_above: graphs with more nodes than this train on sampled subgraphs.
         fanout: in-edges kept per node, edge type and hop when sampling.
@@ -87,6 +96,7 @@ class TrainConfig:
     keep_links: float = 0.5
     in_graph: float = 0.5
     name_product: float = 0.5
+    paraphrase: float = 0.6
     seed: int = 0
     sample_above: int = 20_000
     fanout: int = 10

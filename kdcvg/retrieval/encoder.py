@@ -11,6 +11,7 @@ reading the cached states of the graph (`attach`), so they cost one row each.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
 
 States = list[dict[str, Tensor]]  # h^0 .. h^L per node type
 MIXTURE = ("beta", "gamma", "delta", "epsilon", "log_temperature")
+
+
+@dataclass
+class QueryWeights:
+    """The query side of the score, what `SCGAT.score` needs besides the embeddings.
+
+    Attributes:
+        attention: (Q,) weight of the graph-attention term.
+        knowledge: (Q,) weight of the knowledge term.
+        context: (Q, 768) weighted product and motion context.
+    """
+
+    attention: Tensor
+    knowledge: Tensor
+    context: Tensor
 
 
 class SCGAT(nn.Module):
@@ -82,8 +98,8 @@ class SCGAT(nn.Module):
         self.beta = nn.Parameter(torch.tensor(5.0))
         self.gamma = nn.Parameter(torch.tensor(5.0))
         # + delta * cos(query's product, clip's product) + epsilon * (motion . motion):
-        # the structure a selling point without clips still has (`features.query_context`);
-        # both start at 0 and are learned, as is the neighbour attention's temperature
+        # the structure a selling point without clips still has (`query_context`); both
+        # start at 0 and are learned, as is the neighbour attention's temperature
         self.delta = nn.Parameter(torch.tensor(0.0))
         self.epsilon = nn.Parameter(torch.tensor(0.0))
         self.log_temperature = nn.Parameter(torch.tensor(3.0))
@@ -181,18 +197,16 @@ class SCGAT(nn.Module):
             out[et] = (att_ei, alpha.mean(dim=-1))
         return out
 
-    def attention_weight(self) -> Tensor:
-        """Weight of the graph-attention term: gate * exp(logit_scale) (a scalar)."""
-        return self.gat_gate * self.logit_scale.exp()
+    def closeness(self, q_match: Tensor, threshold: float) -> Tensor:
+        """(Q,) sigmoid(sharpness * (match - threshold)): near 1 for a paraphrase of a
+        selling point of the graph, near 0 for text far from all of them.
 
-    def knowledge_weight(self, q_match: Tensor) -> Tensor:
-        """(Q,) weight of the knowledge term: gamma * sigmoid(sharpness * (match - threshold)).
-
-        Args:
-            q_match: (Q,) `features.knowledge_match` of the queries.
+        What the graph says about a query (its linked clips, its attention neighbours,
+        its product and motion context) is read through its nearest selling points, so
+        it is only as good as they are close; far from all of them, SAR falls back to
+        matching the text.
         """
-        c = self.config
-        return self.gamma * torch.sigmoid(c.know_sharpness * (q_match - c.know_threshold))
+        return torch.sigmoid(self.config.know_sharpness * (q_match - threshold))
 
     def mixture_parameters(self) -> list[nn.Parameter]:
         """The scalars that weigh the score's terms (trained at their own learning rate)."""
@@ -202,36 +216,47 @@ class SCGAT(nn.Module):
         """Inverse temperature of the attention that reads a query's neighbour context."""
         return self.log_temperature.exp()
 
-    def query_context(self, inputs: GraphInputs, query_text: Tensor,
-                      attach: dict[EdgeType, Tensor]) -> Tensor:
-        """(Q, 768) `features.query_context` at this model's learned temperature."""
-        from kdcvg.retrieval.features import query_context
+    def query_weights(self, inputs: GraphInputs, query_text: Tensor,
+                      attach: dict[EdgeType, Tensor], linked: Tensor) -> QueryWeights:
+        """The per-query weights of the score's graph terms.
 
-        return query_context(inputs, query_text, attach, self.context_temperature())
+        The context is `features.query_context` at this model's learned temperature,
+        its product half times delta, its motion half times epsilon; like the attention
+        term, it counts by the query's `closeness` to its nearest selling point, and the
+        knowledge term by its closeness to the nearest one when that one has links.
 
-    def weigh_context(self, q_context: Tensor) -> Tensor:
-        """(Q, 768) query context with the product half times delta, the motion half
-        times epsilon, so that one inner product with a clip's context is their term."""
-        half = q_context.shape[1] // 2
-        return torch.cat([self.delta * q_context[:, :half],
-                          self.epsilon * q_context[:, half:]], dim=1)
+        Args:
+            query_text: (Q, 384) raw MiniLM embeddings of the queries.
+            attach: their attach edges (`features.attach_edges`).
+            linked: (N_sp,) bool, `features.linked_mask` of the edges in use.
+        """
+        from kdcvg.retrieval.features import knowledge_match, nearest_match, query_context
+
+        c = self.config
+        close = self.closeness(nearest_match(inputs, query_text, attach)[0], c.near_threshold)
+        know = knowledge_match(inputs, query_text, attach, linked)
+        context = query_context(inputs, query_text, attach, self.context_temperature())
+        half = context.shape[1] // 2
+        context = close.unsqueeze(1) * torch.cat(
+            [self.delta * context[:, :half], self.epsilon * context[:, half:]], dim=1)
+        return QueryWeights(self.gat_gate * self.logit_scale.exp() * close,
+                            self.gamma * self.closeness(know, c.know_threshold), context)
 
     def score(self, q_emb: Tensor, c_emb: Tensor, q_text: Tensor, c_text: Tensor,
-              c_know: Tensor, q_match: Tensor, q_context: Tensor, c_context: Tensor
-              ) -> Tensor:
+              c_know: Tensor, c_context: Tensor, weights: QueryWeights) -> Tensor:
         """Retrieval scores (Q, C).
 
         Args:
             q_emb, c_emb: (Q, out), (C, out) unit-norm embeddings.
             q_text, c_text: (Q, 384), (C, 384) raw MiniLM embeddings.
             c_know: (C, 384) `features.linked_text` of the clips.
-            q_match: (Q,) `features.knowledge_match` of the queries.
-            q_context, c_context: (Q, 768), (C, 768) `features.query_context` of the
-                queries, `GraphInputs.clip_context` of the clips.
+            c_context: (C, 768) `GraphInputs.clip_context` of the clips.
+            weights: `query_weights` of the queries.
         """
-        return (self.attention_weight() * q_emb @ c_emb.T + self.beta * q_text @ c_text.T
-                + self.knowledge_weight(q_match).unsqueeze(1) * (q_text @ c_know.T)
-                + self.weigh_context(q_context) @ c_context.T)
+        return (weights.attention.unsqueeze(1) * q_emb @ c_emb.T
+                + self.beta * q_text @ c_text.T
+                + weights.knowledge.unsqueeze(1) * (q_text @ c_know.T)
+                + weights.context @ c_context.T)
 
     def extra_repr(self) -> str:
         c = self.config

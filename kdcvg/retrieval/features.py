@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import torch
     from torch_geometric.data import HeteroData
 
+    from kdcvg.retrieval.index import ClipIndex
+
 NODE_TYPES = ("product", "category", "selling_point", "clip", "motion_pattern")
 EXPRESSES: EdgeType = RELATIONSHIPS["EXPRESSES"].pyg
 REV_EXPRESSES: EdgeType = ("selling_point", "rev_expresses", "clip")
@@ -66,6 +68,8 @@ class GraphInputs:
         clip_context, sp_context: (N, 768) the text of the node's product and the mean
             text of its motion patterns (a clip's HAS_MOTION, a selling point's SUGGESTS);
             zero halves where there is none. See `query_context`.
+        sp_index: inner-product index over the selling points' text, where new text
+            finds its nearest selling points (`ClipIndex`, IVF on large graphs).
         graph_version: the exporter's hash of schema and counts.
     """
 
@@ -81,6 +85,7 @@ class GraphInputs:
     link_weight: torch.Tensor
     clip_context: torch.Tensor
     sp_context: torch.Tensor
+    sp_index: ClipIndex
     graph_version: str
 
     @property
@@ -101,20 +106,29 @@ def _lookup(edge_index: torch.Tensor, num_src: int) -> torch.Tensor:
     return out
 
 
-def knn_by_text(text: np.ndarray, k: int, chunk: int = 4096) -> np.ndarray:
+def text_index(text: np.ndarray) -> ClipIndex:
+    """Index over unit rows: exact below `KNN_EXACT_BELOW` rows, FAISS IVF above."""
+    from kdcvg.retrieval.index import ClipIndex
+
+    return ClipIndex(text, hnsw_threshold=KNN_EXACT_BELOW, approx="ivf")
+
+
+def knn_by_text(text: np.ndarray, k: int, chunk: int = 4096,
+                index: ClipIndex | None = None) -> np.ndarray:
     """Nearest rows by cosine (inputs unit-norm), self excluded: (N, k) int64, -1 padded.
 
     Exact below `KNN_EXACT_BELOW` rows; above, FAISS IVF (approximate, 4 lists probed):
     about 25 s for 200k x 384 on one thread, where an HNSW build and search took over
     10 minutes and exact search about 5 minutes.
-    """
-    from kdcvg.retrieval.index import ClipIndex
 
+    Args:
+        index: `text_index(text)` when the caller has it already.
+    """
     n = text.shape[0]
     out = np.full((n, k), -1, dtype=np.int64)
     if n < 2 or k == 0:
         return out
-    index = ClipIndex(text, hnsw_threshold=KNN_EXACT_BELOW, approx="ivf")
+    index = index or text_index(text)
     for start in range(0, n, chunk):
         _, idx = index.search(text[start : start + chunk], min(k + 1, n))
         for r in range(idx.shape[0]):
@@ -177,7 +191,8 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
     clip_category = torch.where(clip_product >= 0, product_category[clip_product.clamp(min=0)],
                                 torch.full_like(clip_product, -1))
 
-    sp_knn = torch.from_numpy(knn_by_text(text["selling_point"].numpy(), knn))
+    sp_index = text_index(text["selling_point"].numpy())
+    sp_knn = torch.from_numpy(knn_by_text(text["selling_point"].numpy(), knn, index=sp_index))
     knn_dst = torch.arange(counts["selling_point"]).view(-1, 1).expand_as(sp_knn)
     valid = sp_knn >= 0
     edge_index[SIMILAR] = torch.stack([sp_knn[valid], knn_dst[valid]])
@@ -211,7 +226,7 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
         sp_product=sp_product, sp_category=sp_category, clip_category=clip_category,
         sp_knn=sp_knn, links=ex[:, curated], link_weight=attr[curated, 0].float()
         if attr.numel() else torch.zeros(0), clip_context=clip_context,
-        sp_context=sp_context, graph_version=version,
+        sp_context=sp_context, sp_index=sp_index, graph_version=version,
     )
 
 
@@ -274,17 +289,42 @@ def linked_mask(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor]) -> tor
     return out
 
 
+def nearest_match(inputs: GraphInputs, query_text: torch.Tensor,
+                  attach: dict[EdgeType, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query, the text cosine to its nearest `similar` attach source, and that row.
+
+    Returns:
+        (Q,) cosine clamped at 0 (0 where the query has no text neighbour) and (Q,)
+        long selling-point row (-1 where none).
+    """
+    import torch
+
+    q = query_text.shape[0]
+    row = torch.full((q,), -1, dtype=torch.long)
+    ei = attach[SIMILAR]
+    if ei.numel() == 0:
+        return torch.zeros(q), row
+    sims = (query_text[ei[1]] * inputs.text["selling_point"][ei[0]]).sum(1).clamp(min=0)
+    best = torch.full((q,), -1.0).scatter_reduce(0, ei[1], sims, reduce="amax")
+    n = ei.shape[1]
+    first = torch.full((q,), n, dtype=torch.long).scatter_reduce(
+        0, ei[1], torch.where(sims >= best[ei[1]] - 1e-6, torch.arange(n), n), reduce="amin")
+    has = first < n
+    row[has] = ei[0][first[has]]
+    return best.clamp(min=0), row
+
+
 def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
                     attach: dict[EdgeType, torch.Tensor], linked: torch.Tensor) -> torch.Tensor:
     """(Q,) how close each query is to its nearest selling point, when that one is linked.
 
-    The text cosine between a query and the nearest of its `similar` attach sources,
-    kept only where that nearest selling point has links (`linked`); 0 where it has none
-    or the query has no text neighbour. A paraphrase of a linked selling point scores
-    high (its own selling point is its nearest neighbour). Text whose nearest selling
-    point has no curated clips, or whose nearest selling points say something else
-    (low cosine), scores 0 or low, and SC-GAT's knowledge term, which would point at
-    the clips of *other* selling points, is gated down for it.
+    The `nearest_match` cosine, kept only where that nearest selling point has links
+    (`linked`); 0 where it has none or the query has no text neighbour. A paraphrase of
+    a linked selling point scores high (its own selling point is its nearest
+    neighbour). Text whose nearest selling point has no curated clips, or whose nearest
+    selling points say something else (low cosine), scores 0 or low, and SC-GAT's
+    knowledge term, which would point at the clips of *other* selling points, is gated
+    down for it.
 
     Args:
         query_text: (Q, 384) raw MiniLM embeddings of the queries.
@@ -293,15 +333,9 @@ def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
     """
     import torch
 
-    ei = attach[SIMILAR]
-    out = torch.zeros(query_text.shape[0])
-    if ei.numel() == 0:
-        return out
-    sims = (query_text[ei[1]] * inputs.text["selling_point"][ei[0]]).sum(1).clamp(min=0)
-    best = torch.full_like(out, -1.0).scatter_reduce(0, ei[1], sims, reduce="amax")
-    is_best = sims >= best[ei[1]] - 1e-6
-    ok = linked[ei[0]] & is_best
-    return out.scatter_reduce(0, ei[1][ok], sims[ok], reduce="amax")
+    cos, row = nearest_match(inputs, query_text, attach)
+    ok = (row >= 0) & linked[row.clamp(min=0)]
+    return torch.where(ok, cos, torch.zeros_like(cos))
 
 
 def query_context(inputs: GraphInputs, query_text: torch.Tensor,

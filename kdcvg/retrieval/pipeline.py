@@ -68,7 +68,7 @@ def fit(data: Any, id_maps: dict[str, list[str]], captions: list[str], config: S
         if config.rl.algo == "none":
             return supervised, supervised
         rl = train_rl(encoder, inputs, captions, config.rl, config.train.val_fraction,
-                      config.train.seed, feedback, stage(config.rl.algo))
+                      config.train.seed, feedback, stage(config.rl.algo), config.train.paraphrase)
     final = SarModel(config, encoder.eval(), inputs.graph_version,
                      reports=[sup.__dict__, rl.__dict__])
     return supervised, final

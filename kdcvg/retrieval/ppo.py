@@ -29,7 +29,6 @@ from kdcvg.retrieval.env import SarPickEnv
 from kdcvg.retrieval.features import (
     GraphInputs,
     drop_links,
-    knowledge_match,
     linked_mask,
     linked_text,
 )
@@ -109,9 +108,7 @@ class SCGATExtractor(BaseFeaturesExtractor):
         cands = obs["candidates"].long()  # (B, K)
         qx, qe = query_inputs(self._inputs, sps, *rl_regime(sps))
         qt = self._inputs.text["selling_point"][sps]
-        match = knowledge_match(self._inputs, qt, qe, self._linked)
-        ctx = self.encoder.weigh_context(
-            self.encoder.query_context(self._inputs, qt, qe))
+        weights = self.encoder.query_weights(self._inputs, qt, qe, self._linked)
         if self._sampler is None:
             states = self._states()
             emb = self.encoder.embed(states)["clip"][cands.clamp(min=0)]  # (B, K, out)
@@ -122,10 +119,10 @@ class SCGATExtractor(BaseFeaturesExtractor):
             emb = clip.view(*cands.shape, -1)
         q, _ = self.encoder.attach(states, qx, qe)  # (B, out)
         know = (qt.unsqueeze(1) * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
-        context = (ctx.unsqueeze(1) * self._inputs.clip_context[cands.clamp(min=0)]).sum(-1)
-        enc = self.encoder
-        scores = enc.attention_weight() * (q.unsqueeze(1) * emb).sum(-1) \
-            + enc.beta * obs["features"] + enc.knowledge_weight(match).unsqueeze(1) * know \
+        context = (weights.context.unsqueeze(1)
+                   * self._inputs.clip_context[cands.clamp(min=0)]).sum(-1)
+        scores = weights.attention.unsqueeze(1) * (q.unsqueeze(1) * emb).sum(-1) \
+            + self.encoder.beta * obs["features"] + weights.knowledge.unsqueeze(1) * know \
             + context
         return torch.cat([scores * obs["mask"], obs["features"]], dim=1)
 
@@ -160,10 +157,8 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
             qx, qe = query_inputs(inputs, r, *rl_regime(r))
             q, _ = model.attach(states, qx, qe)
             qt = inputs.text["selling_point"][r]
-            scores = model.score(q, clip, qt, inputs.text["clip"], know,
-                                 knowledge_match(inputs, qt, qe, linked),
-                                 model.query_context(inputs, qt, qe),
-                                 inputs.clip_context)
+            scores = model.score(q, clip, qt, inputs.text["clip"], know, inputs.clip_context,
+                                 model.query_weights(inputs, qt, qe, linked))
             out[b:b + r.numel(), :kk] = scores.topk(kk, dim=1).indices.numpy()
     return out
 
@@ -205,7 +200,7 @@ def _identity_head(policy: Any, k: int) -> None:
 def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlConfig,
              val_fraction: float, split_seed: int,
              feedback: Mapping[tuple[int, int], float] | None = None,
-             progress: StageProgress | None = None) -> StageReport:
+             progress: StageProgress | None = None, paraphrase: float = 1.0) -> StageReport:
     """Refine `model` in place with PPO (MaskablePPO when pools are short) or REINFORCE.
 
     A share `config.unseen` of the training selling points has its links hidden
@@ -220,6 +215,8 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
         val_fraction, split_seed: the supervised stage's split, reused so that the
             validation selling points stay unseen.
         feedback: user feedback per (clip row, selling-point row) in [-1, 1].
+        paraphrase: the supervised stage's `TrainConfig.paraphrase`, so that both stages
+            validate on the same paraphrased queries.
     """
     start = time.perf_counter()
     train_sp, val_sp = split_selling_points(inputs, val_fraction, split_seed)
@@ -241,7 +238,7 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     def validate() -> float:  # the validation ranking loss (lower is better)
         model.eval()
         with torch.no_grad():
-            scores = validation_scores(model, inputs, val_sp, val_hidden)
+            scores = validation_scores(model, inputs, val_sp, val_hidden, paraphrase)
         return rank_metrics(scores, pos_val)["loss"]
 
     before = validate()
@@ -275,7 +272,7 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
         model.load_state_dict(best["state"])
     model.eval()
     with torch.no_grad():
-        metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
+        metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden, paraphrase), pos_val)
     after, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
     report = {f"val_{k}": v for k, v in metrics.items()}
     report["val_loss_before"] = before

@@ -26,13 +26,12 @@ import torch
 
 from kdcvg.errors import RetrievalError
 from kdcvg.graph.schema import MAX_TEXT_CHARS
+from kdcvg.retrieval.encoder import QueryWeights
 from kdcvg.retrieval.features import (
-    KNN_EXACT_BELOW,
     GraphInputs,
     attach_edges,
     build_inputs,
     drop_links,
-    knowledge_match,
     linked_mask,
     linked_text,
 )
@@ -138,7 +137,6 @@ class SarRetriever:
             edges = drop_links(self.inputs, torch.zeros(n_sp, dtype=torch.bool))
             self.states = enc.node_states(self.inputs.x, edges)
             clip = enc.embed(self.states)["clip"]
-            self._scale = float(enc.attention_weight())
             self._beta = float(enc.beta)
             self._linked = linked_mask(self.inputs, edges)
             vectors = torch.cat([clip, self.inputs.text["clip"], linked_text(self.inputs, edges),
@@ -147,26 +145,23 @@ class SarRetriever:
             self._clip_explain = self._explain_clips(edges)
             rows = torch.arange(n_sp)
             # known selling points: query vectors and explanations computed once, here
-            known, know_w, contexts = [], [], []
+            known, weights = [], []
             self._known_explain: list[list[tuple[str, int, float]]] = [[] for _ in range(n_sp)]
             for b in range(0, n_sp, 4096):
                 r = rows[b:b + 4096]
                 qx, qe = query_inputs(self.inputs, r, torch.ones(r.numel(), dtype=torch.bool))
                 q, att = enc.attach(self.states, qx, qe, return_attention=True)
                 known.append(q)
-                match = knowledge_match(self.inputs, self.inputs.text["selling_point"][r], qe,
-                                        self._linked)
-                know_w.append(enc.knowledge_weight(match))
-                contexts.append(enc.weigh_context(enc.query_context(
-                    self.inputs, self.inputs.text["selling_point"][r], qe)))
+                weights.append(enc.query_weights(
+                    self.inputs, self.inputs.text["selling_point"][r], qe, self._linked))
                 _collect(att, self._known_explain, offset=b)
             self._known = (torch.cat(known) if known else torch.zeros((0, clip.shape[1])))
-            self._known_gamma = torch.cat(know_w) if know_w else torch.zeros(0)
-            self._known_context = (torch.cat(contexts) if contexts
-                                   else torch.zeros((0, self.inputs.clip_context.shape[1])))
+            self._known_weights = QueryWeights(
+                torch.cat([w.attention for w in weights]) if weights else torch.zeros(0),
+                torch.cat([w.knowledge for w in weights]) if weights else torch.zeros(0),
+                torch.cat([w.context for w in weights]) if weights
+                else torch.zeros((0, self.inputs.clip_context.shape[1])))
             self._known_explain = [_top(e) for e in self._known_explain]
-        self._sp_index = ClipIndex(self.inputs.text["selling_point"].numpy(),
-                                   hnsw_threshold=KNN_EXACT_BELOW, approx="ivf")
         self._sp_row = self.inputs.index_of("selling_point")
         self._product_row = self.inputs.index_of("product")
         self._category_row = self.inputs.index_of("category")
@@ -262,38 +257,38 @@ class SarRetriever:
         # a known selling point uses its precomputed vector; only new text is embedded
         x = torch.zeros((len(clean), self.inputs.text["selling_point"].shape[1]))
         q = torch.zeros((len(clean), self._known.shape[1]))
-        gamma = torch.zeros(len(clean))
-        context = torch.zeros((len(clean), self.inputs.clip_context.shape[1]))
+        w = QueryWeights(torch.zeros(len(clean)), torch.zeros(len(clean)),
+                         torch.zeros((len(clean), self.inputs.clip_context.shape[1])))
         explain: list[list[tuple[str, int, float]]] = [[] for _ in clean]
         new = [i for i, key in enumerate(known) if key is None]
         for i, key in enumerate(known):
             if key is not None:
-                x[i] = self.inputs.text["selling_point"][self._sp_row[key]]
-                q[i] = self._known[self._sp_row[key]]
-                gamma[i] = self._known_gamma[self._sp_row[key]]
-                context[i] = self._known_context[self._sp_row[key]]
+                row = self._sp_row[key]
+                x[i] = self.inputs.text["selling_point"][row]
+                q[i] = self._known[row]
+                w.attention[i] = self._known_weights.attention[row]
+                w.knowledge[i] = self._known_weights.knowledge[row]
+                w.context[i] = self._known_weights.context[row]
                 explain[i] = self._known_explain[self._sp_row[key]]
         if new:
             xn = torch.from_numpy(self.embedder.embed([clean[i] for i in new]))
-            _, nn_rows = self._sp_index.search(xn.numpy(), self.model.config.encoder.knn)
+            _, nn_rows = self.inputs.sp_index.search(xn.numpy(), self.model.config.encoder.knn)
             edges = attach_edges(torch.tensor([prod[i] for i in new]),
                                  torch.tensor([cat[i] for i in new]), torch.from_numpy(nn_rows))
             with torch.no_grad():
                 qn, att = self.model.encoder.attach(self.states, xn, edges,
                                                     return_attention=True)
-                match = knowledge_match(self.inputs, xn, edges, self._linked)
-                gamma[new] = self.model.encoder.knowledge_weight(match)
-                enc = self.model.encoder
-                context[new] = enc.weigh_context(
-                    enc.query_context(self.inputs, xn, edges))
+                wn = self.model.encoder.query_weights(self.inputs, xn, edges, self._linked)
+            w.attention[new], w.knowledge[new], w.context[new] = \
+                wn.attention, wn.knowledge, wn.context
             x[new], q[new] = xn, qn
             found: list[list[tuple[str, int, float]]] = [[] for _ in new]
             _collect(att, found)
             for i, e in zip(new, found, strict=True):
                 explain[i] = _top(e)
         neighbours = [[self._neighbour(nt, r, a) for nt, r, a in e] for e in explain]
-        vec = torch.cat([self._scale * q, self._beta * x, gamma.view(-1, 1) * x, context],
-                        dim=1).numpy()
+        vec = torch.cat([w.attention.view(-1, 1) * q, self._beta * x,
+                         w.knowledge.view(-1, 1) * x, w.context], dim=1).numpy()
         return vec, neighbours, known
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

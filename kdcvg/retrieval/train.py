@@ -34,7 +34,6 @@ from kdcvg.retrieval.features import (
     GraphInputs,
     attach_edges,
     drop_links,
-    knowledge_match,
     linked_mask,
     linked_text,
 )
@@ -108,6 +107,28 @@ def query_inputs(inputs: GraphInputs, sps: Tensor, keep_self: Tensor,
     return inputs.x["selling_point"][sps], edges
 
 
+def paraphrase(text: Tensor, min_cos: float, pool: Tensor, g: torch.Generator) -> Tensor:
+    """Unit vectors at a random cosine in [min_cos, 1] from each row of `text`.
+
+    Retrieval queries are paraphrases, not the selling points' own words: MiniLM puts
+    a paraphrase at cosine 0.5-0.95 from its original. Trained on the exact text, the
+    model over-trusts the text terms. A paraphrase swaps words, so its vector moves
+    toward other sentences rather than in a random direction: each row is turned
+    toward a random row of `pool` (the graph's selling-point texts), by an angle
+    drawn so that its cosine to the original is uniform in [min_cos, 1].
+
+    Args:
+        text: (Q, D) unit rows; pool: (P, D) unit rows; min_cos: 1 returns `text`.
+    """
+    if min_cos >= 1.0 or pool.shape[0] == 0:
+        return text
+    away = pool[torch.randint(0, pool.shape[0], (text.shape[0],), generator=g)]
+    away = away - (away * text).sum(1, keepdim=True) * text
+    away = torch.nn.functional.normalize(away, dim=1)
+    cos = min_cos + (1.0 - min_cos) * torch.rand((text.shape[0], 1), generator=g)
+    return cos * text + (1.0 - cos.square()).sqrt() * away
+
+
 def ranking_loss(logits: Tensor, is_pos: Tensor) -> Tensor:
     """Multi-positive softmax cross-entropy of (Q, C) scores, averaged over queries."""
     return (logits.logsumexp(1) - logits.masked_fill(~is_pos, float("-inf")).logsumexp(1)).mean()
@@ -132,21 +153,26 @@ def rank_metrics(scores: Tensor, pos: list[list[int]], k: int = 10) -> dict[str,
 
 
 def score_queries(model: SCGAT, inputs: GraphInputs, sps: list[int], hide: Tensor,
-                  keep_self: bool, with_product: bool = True) -> Tensor:
-    """(Q, N_clip) scores of known selling points embedded as query nodes."""
+                  keep_self: bool, with_product: bool = True, min_cos: float = 1.0,
+                  seed: int = 0) -> Tensor:
+    """(Q, N_clip) scores of known selling points embedded as query nodes.
+
+    With `min_cos` < 1 the queries are `paraphrase`s of the selling points, the same
+    ones for the same seed.
+    """
     edges = drop_links(inputs, hide)
     states = model.node_states(inputs.x, edges)
     clip = model.embed(states)["clip"]
     rows = torch.tensor(sps, dtype=torch.long)
     n = len(sps)
-    qx, qe = query_inputs(inputs, rows, torch.full((n,), keep_self),
-                          torch.full((n,), with_product))
-    q, _ = model.attach(states, qx, qe)
-    qt = inputs.text["selling_point"][rows]
-    match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
-    ctx = model.query_context(inputs, qt, qe)
-    return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges), match,
-                       ctx, inputs.clip_context)
+    _, qe = query_inputs(inputs, rows, torch.full((n,), keep_self),
+                         torch.full((n,), with_product))
+    qt = paraphrase(inputs.text["selling_point"][rows], min_cos,
+                    inputs.text["selling_point"], torch.Generator().manual_seed(seed))
+    q, _ = model.attach(states, qt, qe)
+    weights = model.query_weights(inputs, qt, qe, linked_mask(inputs, edges))
+    return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges),
+                       inputs.clip_context, weights)
 
 
 def regimes(n: int, config: TrainConfig, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
@@ -164,10 +190,12 @@ def regimes(n: int, config: TrainConfig, g: torch.Generator) -> tuple[Tensor, Te
     return keep, in_graph, named
 
 
-def validation_scores(model: SCGAT, inputs: GraphInputs, val_sp: list[int], hide: Tensor
-                      ) -> Tensor:
-    """Scores of the validation selling points: in the graph, links hidden, no product named."""
-    return score_queries(model, inputs, val_sp, hide, keep_self=True, with_product=False)
+def validation_scores(model: SCGAT, inputs: GraphInputs, val_sp: list[int], hide: Tensor,
+                      min_cos: float = 1.0) -> Tensor:
+    """Scores of the validation selling points: in the graph, links hidden, no product
+    named, paraphrased (the same paraphrases at every call)."""
+    return score_queries(model, inputs, val_sp, hide, keep_self=True, with_product=False,
+                         min_cos=min_cos)
 
 
 def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]],
@@ -258,9 +286,14 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     if sum(int(v.shape[0]) for v in inputs.x.values()) > config.sample_above:
         sampler = NeighbourSampler(drop_links(inputs, val_hidden), _num_nodes(inputs),
                                    config.fanout, model.config.layers)
-    model.eval()
-    with torch.no_grad():  # epoch 0 competes too: training must earn its place
-        metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            return rank_metrics(validation_scores(model, inputs, val_sp, val_hidden,
+                                                  config.paraphrase), pos_val)
+
+    metrics = validate()  # epoch 0 competes too: training must earn its place
     best, best_epoch, best_state = metrics["loss"], 0, copy.deepcopy(model.state_dict())
     epoch = 0
     n_steps, step_seconds = [0, 0], [0.0, 0.0]  # per phase: probe, attention
@@ -278,10 +311,10 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             hide[rows[~keep]] = True
             edges = drop_links(inputs, hide)
             cand = _candidates(inputs, batch, pos, config.hard_negatives, g)
-            qx, qe = query_inputs(inputs, rows, in_graph, named)
-            qt = inputs.text["selling_point"][rows]
-            match = knowledge_match(inputs, qt, qe, linked_mask(inputs, edges))
-            ctx = model.query_context(inputs, qt, qe)
+            _, qe = query_inputs(inputs, rows, in_graph, named)
+            qt = qx = paraphrase(inputs.text["selling_point"][rows], config.paraphrase,
+                                inputs.text["selling_point"], g)
+            weights = model.query_weights(inputs, qt, qe, linked_mask(inputs, edges))
             if not phase_end and not float(model.gat_gate):
                 # probe phase: the attention term weighs 0 and is frozen, skip it
                 q = torch.zeros((len(batch), model.config.out))
@@ -294,8 +327,8 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
                 states, clip, qe = sampled_states(model, inputs, sampler, hide, cand, qe, g)
                 q, _ = model.attach(states, qx, qe)
             logits = model.score(q, clip, qt, inputs.text["clip"][cand],
-                                 linked_text(inputs, edges)[cand], match, ctx,
-                                 inputs.clip_context[cand])  # (B, C)
+                                 linked_text(inputs, edges)[cand], inputs.clip_context[cand],
+                                 weights)  # (B, C)
             is_pos = torch.zeros_like(logits, dtype=torch.bool)
             for i, s in enumerate(batch):
                 is_pos[i] = torch.isin(cand, torch.tensor(pos[s]))
@@ -305,9 +338,7 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             opt.step()
             n_steps[bool(phase_end)] += 1
             step_seconds[bool(phase_end)] += time.perf_counter() - step_start
-        model.eval()
-        with torch.no_grad():
-            metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
+        metrics = validate()
         if metrics["loss"] < best:
             best, best_epoch, best_state = metrics["loss"], epoch, copy.deepcopy(model.state_dict())
         if progress is not None:
@@ -324,10 +355,7 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             break
     model.load_state_dict(best_state)
     model.requires_grad_(True)
-    model.eval()
-    with torch.no_grad():
-        final = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden), pos_val)
-    report = {f"val_{k}": v for k, v in final.items()}
+    report = {f"val_{k}": v for k, v in validate().items()}
     report["step_seconds"] = sum(step_seconds) / max(sum(n_steps), 1)
     report["probe_step_seconds"] = step_seconds[0] / max(n_steps[0], 1)
     report["attention_step_seconds"] = step_seconds[1] / max(n_steps[1], 1)

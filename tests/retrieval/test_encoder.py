@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from kdcvg.retrieval.config import EncoderConfig
-from kdcvg.retrieval.encoder import SCGAT
-from kdcvg.retrieval.features import message_edge_types
+from kdcvg.retrieval.encoder import SCGAT, QueryWeights
+from kdcvg.retrieval.features import attach_edges, linked_mask, message_edge_types
 from kdcvg.retrieval.train import query_inputs
 
 
@@ -48,7 +48,7 @@ def test_reset_parameters_restores_the_skip_weights(demo_inputs):
     assert model.gat_gate.item() == 0.0
 
 
-def test_untrained_score_is_the_text_and_gated_knowledge_baseline(demo_inputs):
+def test_score_adds_each_term_at_its_query_weight(demo_inputs):
     torch.manual_seed(0)
     model = SCGAT(demo_inputs.in_channels, message_edge_types(),
                   EncoderConfig(hidden=8, heads=2)).eval()
@@ -56,21 +56,47 @@ def test_untrained_score_is_the_text_and_gated_knowledge_baseline(demo_inputs):
     c_emb = torch.nn.functional.normalize(torch.randn(3, 64), dim=1)
     qt, ct, ck = demo_inputs.text["selling_point"][:2], demo_inputs.text["clip"][:3], \
         demo_inputs.text["clip"][3:6]
-    match = torch.tensor([1.0, 0.0])
-    q_ctx, c_ctx = demo_inputs.sp_context[:2], demo_inputs.clip_context[:3]
+    q_ctx, c_ctx = torch.randn(2, 768), demo_inputs.clip_context[:3]
+    weights = QueryWeights(torch.tensor([2.0, 0.0]), torch.tensor([0.0, 3.0]), q_ctx)
     with torch.no_grad():
-        scores = model.score(q_emb, c_emb, qt, ct, ck, match, q_ctx, c_ctx)
-    # attention and context terms weigh 0; knowledge on for a linked paraphrase, off for 0
-    expected = 5.0 * qt @ ct.T + torch.stack([5.0 * torch.sigmoid(torch.tensor(20 * 0.4)),
-                                               5.0 * torch.sigmoid(torch.tensor(-20 * 0.6))]
-                                              ).view(2, 1) * (qt @ ck.T)
+        scores = model.score(q_emb, c_emb, qt, ct, ck, c_ctx, weights)
+    expected = (torch.tensor([[2.0], [0.0]]) * q_emb @ c_emb.T + 5.0 * qt @ ct.T
+                + torch.tensor([[0.0], [3.0]]) * qt @ ck.T + q_ctx @ c_ctx.T)
     assert torch.allclose(scores, expected, atol=1e-5)
+
+
+def test_graph_terms_count_by_closeness_to_the_graph(demo_inputs):
+    model = SCGAT(demo_inputs.in_channels, message_edge_types(),
+                  EncoderConfig(hidden=8, heads=2)).eval()
+    sp = int(demo_inputs.links[1, 0])
+    text = demo_inputs.text["selling_point"]
+    basis, _ = torch.linalg.qr(text.T)  # text orthogonal to every selling point's
+    r = torch.randn(text.shape[1], generator=torch.Generator().manual_seed(0))
+    far = torch.nn.functional.normalize(r - basis @ (basis.T @ r), dim=0)
+    q = torch.stack([text[sp], far])
+    # both attach to the linked selling point and its text neighbours; only the first is close
+    attach = attach_edges(torch.tensor([-1, -1]), torch.tensor([-1, -1]), torch.stack(
+        [torch.cat([torch.tensor([sp]), demo_inputs.sp_knn[sp]])] * 2))
+    linked = linked_mask(demo_inputs, demo_inputs.edge_index)
     with torch.no_grad():
+        untrained = model.query_weights(demo_inputs, q, attach, linked)
         model.delta.fill_(2.0)
         model.epsilon.fill_(3.0)
-        scores = model.score(q_emb, c_emb, qt, ct, ck, match, q_ctx, c_ctx)
-    context = 2.0 * q_ctx[:, :384] @ c_ctx[:, :384].T + 3.0 * q_ctx[:, 384:] @ c_ctx[:, 384:].T
-    assert torch.allclose(scores, expected + context, atol=1e-5)
+        model.gat_gate.fill_(1.0)
+        trained = model.query_weights(demo_inputs, q, attach, linked)
+    # untrained: attention and context weigh 0, the knowledge term is open for the
+    # linked selling point's own text
+    assert untrained.attention.tolist() == [0.0, 0.0]
+    assert not untrained.context.any()
+    assert float(untrained.knowledge[0]) == pytest.approx(5.0 * torch.sigmoid(
+        torch.tensor(20 * 0.4)).item(), abs=1e-4)
+    # text far from every selling point falls back to the text term alone
+    assert float(trained.attention[0]) == pytest.approx(model.logit_scale.exp().item(), rel=1e-3)
+    assert float(trained.attention[1]) < 1e-3 and float(trained.knowledge[1]) < 1e-3
+    assert float(trained.context[1].abs().max()) < 1e-3
+    ctx = demo_inputs.sp_context[sp]  # the close query reads its own selling point's context
+    assert torch.allclose(trained.context[0, :384], 2.0 * ctx[:384], atol=1e-3)
+    assert torch.allclose(trained.context[0, 384:], 3.0 * ctx[384:], atol=1e-3)
 
 
 def test_heads_must_divide_hidden(demo_inputs):

@@ -15,6 +15,7 @@ from kdcvg.retrieval.features import (
     linked_mask,
     linked_text,
     message_edge_types,
+    nearest_match,
     query_context,
 )
 
@@ -107,6 +108,16 @@ def test_knowledge_match_counts_only_a_linked_nearest_neighbour(demo_inputs):
     assert held.tolist() == [0.0, 0.0]
     none = attach_edges(torch.tensor([-1]), torch.tensor([-1]), torch.tensor([[-1, -1]]))
     assert knowledge_match(demo_inputs, q[:1], none, ~hidden).tolist() == [0.0]
+
+
+def test_nearest_match_gives_the_closest_neighbour_and_its_cosine(demo_inputs):
+    text = demo_inputs.text["selling_point"]
+    a, b = 0, int(demo_inputs.sp_knn[0, 0])
+    attach = attach_edges(torch.tensor([-1, -1, -1]), torch.tensor([-1, -1, -1]),
+                          torch.tensor([[b, a], [b, -1], [-1, -1]]))
+    cos, row = nearest_match(demo_inputs, text[[a, a, a]], attach)
+    assert row.tolist() == [a, b, -1]
+    assert cos.tolist() == pytest.approx([1.0, float(text[a] @ text[b]), 0.0], abs=1e-5)
 
 
 def test_contexts_hold_product_and_motion_text(demo_graph, demo_inputs):

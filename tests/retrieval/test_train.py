@@ -5,7 +5,13 @@ from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import EncoderConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import build_inputs, message_edge_types
-from kdcvg.retrieval.train import rank_metrics, regimes, split_selling_points, train_supervised
+from kdcvg.retrieval.train import (
+    paraphrase,
+    rank_metrics,
+    regimes,
+    split_selling_points,
+    train_supervised,
+)
 
 
 def test_rank_metrics_values():
@@ -55,6 +61,18 @@ def test_regimes_draw_all_three_kinds_of_query():
     assert abs((~keep & in_graph).float().mean() - 0.25) < 0.03  # in the graph, no clips
     assert abs((~in_graph).float().mean() - 0.25) < 0.03  # never seen
     assert abs(named.float().mean() - 0.5) < 0.03
+
+
+def test_paraphrases_turn_each_text_by_a_bounded_angle(demo_inputs):
+    text = demo_inputs.text["selling_point"]
+    out = paraphrase(text, 0.6, text, torch.Generator().manual_seed(0))
+    cos = (out * text).sum(1)
+    assert torch.allclose(out.norm(dim=1), torch.ones(1), atol=1e-5)
+    assert float(cos.min()) >= 0.6 - 1e-5 and float(cos.max()) <= 1.0 + 1e-5
+    assert float(cos.std()) > 0.05  # a spread of angles, not one
+    again = paraphrase(text, 0.6, text, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # the validation queries stay the same between epochs
+    assert paraphrase(text, 1.0, text, torch.Generator()) is text
 
 
 def test_training_refuses_a_graph_without_curated_links(embedder):
