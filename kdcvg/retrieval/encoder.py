@@ -230,11 +230,12 @@ class SCGAT(nn.Module):
             attach: their attach edges (`features.attach_edges`).
             linked: (N_sp,) bool, `features.linked_mask` of the edges in use.
         """
-        from kdcvg.retrieval.features import knowledge_match, nearest_match, query_context
+        from kdcvg.retrieval.features import linked_match, nearest_match, query_context
 
         c = self.config
-        close = self.closeness(nearest_match(inputs, query_text, attach)[0], c.near_threshold)
-        know = knowledge_match(inputs, query_text, attach, linked)
+        near, row = nearest_match(inputs, query_text, attach)
+        close = self.closeness(near, c.near_threshold)
+        know = linked_match(near, row, linked)
         context = query_context(inputs, query_text, attach, self.context_temperature())
         half = context.shape[1] // 2
         context = close.unsqueeze(1) * torch.cat(

@@ -331,9 +331,13 @@ def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
         attach: attach edges (`attach_edges`); only SIMILAR is read.
         linked: (N_sp,) bool, `linked_mask` of the edges in use.
     """
+    return linked_match(*nearest_match(inputs, query_text, attach), linked)
+
+
+def linked_match(cos: torch.Tensor, row: torch.Tensor, linked: torch.Tensor) -> torch.Tensor:
+    """(Q,) the `nearest_match` cosine where that nearest selling point is `linked`, else 0."""
     import torch
 
-    cos, row = nearest_match(inputs, query_text, attach)
     ok = (row >= 0) & linked[row.clamp(min=0)]
     return torch.where(ok, cos, torch.zeros_like(cos))
 

@@ -5,7 +5,8 @@ node* (`SCGAT.attach`), exactly as new text is embedded at retrieval time, in on
 three regimes (`regimes`): a paraphrase of a linked selling point (links kept,
 attached to itself), a selling point in the graph without clips (links hidden,
 attached to itself), text the graph has not seen (links hidden, attached only to
-its text neighbours); half of the queries name their product. Candidates are the
+its text neighbours); half of the queries name their product, and every query's text
+is a `paraphrase` of the selling point's (turned by a random angle). Candidates are the
 batch's linked clips (in-batch negatives) plus clips of the same category (hard
 negatives); the loss is the multi-positive softmax cross-entropy.
 
