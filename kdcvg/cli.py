@@ -49,7 +49,12 @@ for _module, _attr, _name in _SUB_APPS:
 
 
 def main() -> None:
-    app()
+    from kdcvg.graph.server import exit_process
+
+    try:
+        app()
+    except SystemExit as e:  # Typer ends every run with one
+        exit_process(e.code)
 
 
 if __name__ == "__main__":

@@ -138,4 +138,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kdcvg.graph.server import exit_process
+
+    exit_process(main())

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -268,9 +266,3 @@ def serve(
         typer.echo("stopping")
     finally:
         server.stop()
-    # The database is closed and the folder released: end the process here. Letting the
-    # interpreter tear down around the JVM's remaining threads aborted about 1 stop in 6
-    # (SIGABRT, "FATAL: exception not rethrown") after a clean shutdown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)

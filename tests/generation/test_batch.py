@@ -155,7 +155,7 @@ def test_killed_batch_resumes_with_exactly_the_missing_jobs(store, tmp_path: Pat
         {"id": i, "product": PRODUCT, "selling_points": [SP_POUR, SP_COLD], "size": TINY}
         for i in ids])
     out = tmp_path / "out"
-    cmd = [sys.executable, "-c", "from kdcvg.cli import app; app()", "generate", "batch",
+    cmd = [sys.executable, "-c", "from kdcvg.cli import main; main()", "generate", "batch",
            str(jobs), "--out", str(out), "--neo4j", store.server.uri]
     proc = subprocess.Popen(cmd, env=_cli_env(store), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
