@@ -31,7 +31,7 @@ def _byte_chars() -> list[str]:
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
 
 
-def _clip_tokenizer() -> Any:
+def byte_clip_tokenizer() -> Any:
     """A byte-level CLIP tokenizer with no merges: every byte is a token."""
     from transformers import CLIPTokenizer
 
@@ -64,7 +64,7 @@ def _animatediff_components(seed: int) -> dict[str, Any]:
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = _clip_tokenizer()
+    tokenizer = byte_clip_tokenizer()
     torch.manual_seed(seed)
     unet2d = UNet2DConditionModel(
         block_out_channels=(8, 8), layers_per_block=1, sample_size=8, in_channels=4,
