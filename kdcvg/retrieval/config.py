@@ -125,6 +125,8 @@ class RlConfig:
         tune: "head" (only the score's mixture scalars, the attention gate and the output
             projections; the rest of the SC-GAT stays frozen) or "all" (PPO updates the
             whole SC-GAT; use a learning rate near 5e-5).
+        slate: reference clips picked per episode, in order; the return is their DCG
+            (`env.SarPickEnv`). 1 picks a single reference.
     """
 
     algo: RlKind = "ppo"
@@ -142,6 +144,7 @@ class RlConfig:
     select: bool = True
     max_pools: int = 4096
     tune: Literal["all", "head"] = "head"
+    slate: int = 1
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,26 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
     return out
 
 
+def with_rated(cand: np.ndarray, pools: list[int],
+               feedback: Mapping[tuple[int, int], float]) -> np.ndarray:
+    """Candidate pools in which every clip a user rated for the selling point is offered.
+
+    A rated clip outside the model's top K takes the place of the lowest-ranked candidate
+    that is not rated itself, so the reward for it can be earned.
+    """
+    rated: dict[int, list[int]] = {}
+    for c, s in sorted(feedback):
+        rated.setdefault(s, []).append(c)
+    out = cand.copy()
+    for i, s in enumerate(pools):
+        missing = [c for c in rated.get(s, []) if c not in set(out[i].tolist())]
+        slots = [j for j in range(out.shape[1] - 1, -1, -1)
+                 if out[i, j] < 0 or int(out[i, j]) not in rated.get(s, [])]
+        for c, j in zip(missing, slots, strict=False):
+            out[i, j] = c
+    return out
+
+
 def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlConfig,
               train_sp: list[int], hidden: Tensor,
               feedback: Mapping[tuple[int, int], float]) -> tuple[SarPickEnv, dict[str, float]]:
@@ -174,17 +194,19 @@ def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: Rl
     pos = positives(inputs)
     links = {(c, s): float(w) for (c, s), w in zip(inputs.links.T.tolist(),
                                                     inputs.link_weight.tolist(), strict=True)}
-    cand = top_candidates(model, inputs, train_sp, hidden, config.candidates)
+    cand = with_rated(top_candidates(model, inputs, train_sp, hidden, config.candidates),
+                      train_sp, feedback)
     qt = inputs.text["selling_point"][train_sp]
     feats = (qt.unsqueeze(1) * inputs.text["clip"][torch.from_numpy(cand).clamp(min=0)]).sum(-1)
     features = np.where(cand >= 0, feats.numpy(), 0.0)
-    refs = [[captions[c] for c in pos[s]] for s in train_sp]
+    refs = [[captions[c] for c in pos.get(s, [])] for s in train_sp]
     tables = {"cider": cider_table(cand, captions, refs) / 10.0,
               "curated": curated_table(cand, train_sp, links),
               "feedback": feedback_table(cand, train_sp, feedback)}
     reward = combine(tables, config.rewards)
     env = SarPickEnv(train_sp, cand, features.astype(np.float32), reward,
-                     inputs.x["selling_point"].shape[0], inputs.x["clip"].shape[0])
+                     inputs.x["selling_point"].shape[0], inputs.x["clip"].shape[0],
+                     min(config.slate, config.candidates))
     top1 = {name: float(t[:, 0].mean()) for name, t in tables.items()}
     return env, top1
 
@@ -231,6 +253,8 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     if len(train_sp) > config.max_pools:  # large graphs: the env draws from a seeded sample
         pick = torch.randperm(len(train_sp), generator=g)[:config.max_pools]
         train_sp = sorted(train_sp[i] for i in pick.tolist())
+    # selling points users rated clips for are pools too, curated links or not
+    train_sp = sorted(set(train_sp) | ({s for _, s in (feedback or {})} - set(val_sp)))
     env, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback or {})
     pos = positives(inputs)
     pos_val = [pos[s] for s in val_sp]
@@ -278,6 +302,7 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     report["val_loss_before"] = before
     report["val_loss_last"] = last
     report["learn_seconds"] = learn_seconds
+    report["pools"] = float(len(train_sp))
     report["rl_kept"] = float(not config.select or int(best["step"]) > 0)
     report["reward_top1_before"] = float(env.rewards[:, 0].mean())
     report["reward_top1_after"] = float(after.rewards[:, 0].mean())
@@ -292,14 +317,14 @@ def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfi
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    masked = bool((env.candidates < 0).any())
+    masked = env.slate > 1 or bool((env.candidates < 0).any())
     algo = MaskablePPO if masked else PPO
     policy = "MultiInputPolicy"
     kwargs = dict(features_extractor_class=SCGATExtractor,
                   features_extractor_kwargs=dict(encoder=model, inputs=inputs, hidden=hidden),
                   net_arch=dict(pi=[], vf=[64]), ortho_init=False)
     agent = algo(policy, env, learning_rate=config.lr, n_steps=config.n_steps,
-                 batch_size=config.batch_size, n_epochs=config.n_epochs, gamma=0.0,
+                 batch_size=config.batch_size, n_epochs=config.n_epochs, gamma=1.0,
                  gae_lambda=1.0, ent_coef=0.0, vf_coef=0.1, seed=config.seed, device="cpu",
                  verbose=0,
                  policy_kwargs=kwargs)
@@ -322,7 +347,11 @@ def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfi
 def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfig,
                    hidden: Tensor, progress: StageProgress | None,
                    checkpoint: Callable[[int], None]) -> None:
-    """Plain policy gradient, as in the paper: loss = -(R - b) log pi(a | s)."""
+    """Plain policy gradient, as in the paper: loss = -(R - b) log pi(slate | s).
+
+    The slate is drawn without replacement (Plackett-Luce on the candidate scores) and
+    R is its DCG, the same return as the env's episode; steps count picks, as PPO's do.
+    """
     extractor = SCGATExtractor(env.observation_space, model, inputs, hidden)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     g = np.random.default_rng(config.seed)
@@ -334,17 +363,30 @@ def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: R
                "mask": torch.from_numpy((env.candidates[rows] >= 0).astype(np.float32)),
                "features": torch.from_numpy(env.features[rows])}
         k = env.candidates.shape[1]
-        logits = extractor(obs)[:, :k].masked_fill(obs["mask"] < 0.5, float("-inf"))
-        dist = torch.distributions.Categorical(logits=logits)
-        action = dist.sample()
-        reward = torch.from_numpy(env.rewards[rows, action.numpy()])
-        loss = -((reward - baseline) * dist.log_prob(action)).mean()
+        scores = extractor(obs)[:, :k]
+        free = obs["mask"] > 0.5
+        log_prob = torch.zeros(batch)
+        reward = torch.zeros(batch)
+        picks = 0
+        for t in range(env.slate):
+            live = free.any(1)
+            if not live.any():
+                break
+            dist = torch.distributions.Categorical(
+                logits=scores.masked_fill(~free, float("-inf")).masked_fill(~live.unsqueeze(1), 0.0))
+            action = dist.sample()
+            log_prob = log_prob + dist.log_prob(action) * live
+            gain = torch.from_numpy(env.rewards[rows, action.numpy()]) / float(np.log2(t + 2))
+            reward = reward + gain * live
+            free = free.scatter(1, action.unsqueeze(1), False)
+            picks += int(live.sum())
+        loss = -((reward - baseline) * log_prob).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         baseline = 0.9 * baseline + 0.1 * float(reward.mean())
-        done += batch
-        if done % config.n_steps < batch and done < config.steps:
+        before, done = done, done + picks
+        if done // config.n_steps > before // config.n_steps and done < config.steps:
             checkpoint(done)
             model.train()
         if progress is not None:

@@ -36,27 +36,29 @@ def cider_table(candidates: np.ndarray, captions: list[str], refs: list[list[str
     Args:
         candidates: (S, K) clip rows, -1 for padding.
         captions: caption per clip row.
-        refs: reference captions per pool row (S lists, each non-empty).
+        refs: reference captions per pool row (S lists; an empty list, a selling point
+            with no curated clip, scores 0).
 
     Returns:
-        (S, K) float32; 0 where padded.
+        (S, K) float32; 0 where padded or without references.
     """
     from pycocoevalcap.cider.cider_scorer import CiderScorer
 
     s, k = candidates.shape
     out = np.zeros((s, k), dtype=np.float32)
-    if s == 0:
+    rows = [i for i in range(s) if refs[i]]
+    if not rows:
         return out
     tok_refs = [[tokenize(r) for r in rs] for rs in refs]
     tok_caps = [tokenize(c) for c in captions]
     for j in range(k):
-        # one corpus per column: document frequencies over all S selling points' references
+        # one corpus per column: document frequencies over all selling points' references
         scorer = CiderScorer(n=4, sigma=6.0)
-        for i in range(s):
+        for i in rows:
             c = int(candidates[i, j])
             scorer.cook_append(tok_caps[c] if c >= 0 else "", tok_refs[i])
         _, scores = scorer.compute_score()
-        out[:, j] = np.where(candidates[:, j] >= 0, scores, 0.0)
+        out[rows, j] = np.where(candidates[rows, j] >= 0, scores, 0.0)
     return out
 
 

@@ -1,10 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from kdcvg.retrieval.config import EncoderConfig, RlConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import message_edge_types
-from kdcvg.retrieval.ppo import HEAD_PARAMS, train_rl
+from kdcvg.retrieval.ppo import HEAD_PARAMS, train_rl, with_rated
 from kdcvg.retrieval.train import train_supervised
 
 
@@ -58,3 +59,35 @@ def test_default_rl_stage_tunes_only_the_score_head(demo_inputs, demo_graph):
     assert report.metrics["rl_kept"] == 1.0 and changed
     assert all(k in HEAD_PARAMS or k.startswith("out.") for k in changed)
     assert all(p.requires_grad for p in model.parameters())  # unfrozen afterwards
+
+
+def test_rated_clips_are_always_offered():
+    cand = np.array([[4, 5, 6, 7], [1, 2, -1, -1]])
+    feedback = {(9, 30): 1.0, (6, 30): -1.0, (3, 31): 0.5, (8, 99): 1.0}
+    out = with_rated(cand, [30, 31], feedback)
+    # clip 9 takes the last slot that holds no rated clip; clip 6 (rated) stays; 3 fills a pad
+    assert out.tolist() == [[4, 5, 6, 9], [1, 2, -1, 3]]
+    assert with_rated(cand, [30, 31], {}).tolist() == cand.tolist()
+
+
+def test_feedback_on_a_selling_point_without_clips_makes_it_a_pool(demo_graph):
+    from conftest import catalogue_texts
+
+    from kdcvg.retrieval.features import build_inputs
+
+    data, ids = demo_graph
+    rel = ("clip", "expresses", "selling_point")
+    unlinked = 0  # selling-point row 0 loses its curated clips
+    keep = data[rel].edge_index[1] != unlinked
+    graph = data.clone()
+    graph[rel].edge_index, graph[rel].edge_attr = data[rel].edge_index[:, keep], data[rel].edge_attr[keep]
+    inputs = build_inputs(graph, ids, knn=5)
+    captions = catalogue_texts().captions(ids["clip"])
+    config = RlConfig(steps=64, n_steps=32, batch_size=32, candidates=4)
+    reports = []
+    for feedback in (None, {(3, unlinked): 1.0}):
+        torch.manual_seed(0)
+        model = SCGAT(inputs.in_channels, message_edge_types(), EncoderConfig(hidden=32, out=16, heads=2))
+        reports.append(train_rl(model, inputs, captions, config, val_fraction=0.2, split_seed=0,
+                                feedback=feedback))
+    assert reports[1].metrics["pools"] == reports[0].metrics["pools"] + 1

@@ -23,6 +23,16 @@ def test_cider_prefers_the_reference_caption_and_ignores_padding():
     assert table[0, 0] > 1.0  # an exact match scores high on the 0-10 CIDEr-D scale
 
 
+def test_cider_scores_zero_for_a_selling_point_without_references():
+    captions = ["sparkling water pours into a glass", "a knife slices a tomato"]
+    cand = np.array([[0, 1], [1, 0], [0, 1]])
+    refs = [["Sparkling water pours into a glass."], [], ["A knife slices a ripe tomato."]]
+    table = cider_table(cand, captions, refs)
+    assert table[0, 0] > table[0, 1] and table[2, 1] > table[2, 0]
+    assert table[1].tolist() == [0.0, 0.0]  # no curated clip: nothing to compare with
+    assert not cider_table(cand, captions, [[], [], []]).any()
+
+
 def test_curated_and_combined_tables():
     cand = np.array([[4, 5]])
     cur = curated_table(cand, [7], {(5, 7): 0.8})
