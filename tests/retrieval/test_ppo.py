@@ -39,11 +39,13 @@ def test_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph, algo):
         assert changed == [] and report.metrics["val_loss"] == report.metrics["val_loss_before"]
 
 
-def test_without_selection_the_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph):
+@pytest.mark.parametrize(("algo", "slate"), [("ppo", 1), ("ppo", 3), ("reinforce", 3)])
+def test_without_selection_the_rl_stage_updates_the_encoder_itself(demo_inputs, demo_graph,
+                                                                   algo, slate):
     model, captions, before = _supervised_model(demo_inputs, demo_graph)
     report = train_rl(model, demo_inputs, captions,
-                      RlConfig(steps=128, n_steps=64, batch_size=32, candidates=4, select=False,
-                               tune="all", lr=5e-5),
+                      RlConfig(algo=algo, steps=128, n_steps=64, batch_size=32, candidates=4,
+                               select=False, tune="all", lr=5e-5, slate=slate),
                       val_fraction=0.2, split_seed=0)
     assert report.metrics["rl_kept"] == 1.0 and report.best == 128
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
