@@ -94,7 +94,8 @@ def feedback(
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
-    """Record user feedback; the next `sar train` uses it as a reward."""
+    """Record user feedback: well-rated pairs count as links from the next `retrieve` on;
+    the next `sar train` also learns from them (as links and as an RL reward)."""
     from kdcvg.retrieval.feedback import append_feedback, read_feedback
     from kdcvg.retrieval.model import sar_dir
 
@@ -105,7 +106,8 @@ def feedback(
         sps = {r["selling_point"] for r in s.query("sar_selling_point_texts")}
     rows = read_feedback(file, clips, sps)
     path = append_feedback(sar_dir(home), rows)
-    typer.echo(f"recorded {len(rows)} feedback row(s) in {path}; run `kdcvg sar train` to use them")
+    typer.echo(f"recorded {len(rows)} feedback row(s) in {path}; `kdcvg sar retrieve` uses them "
+               "now, `kdcvg sar train` learns from them")
 
 
 @sar_app.command("eval")

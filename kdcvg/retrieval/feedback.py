@@ -4,7 +4,9 @@ A feedback file is JSONL or CSV (by extension) with one row per (clip, selling p
 `clip`, `selling_point`, and either `rating` (1-5) or `clicks` and `impressions`.
 Values are mapped to [-1, 1]: a rating r gives (r - 3) / 2; a click-through rate c
 gives tanh((c - C) / C), with C the file's overall rate, so that "better than
-usual" is positive. The RL stage reads them as its `feedback` reward.
+usual" is positive. The RL stage reads them as its `feedback` reward, and a pair
+rated well enough (`EVIDENCE_MIN`) also counts as a link, at training and at
+retrieval (`with_feedback_links`).
 """
 
 from __future__ import annotations
@@ -124,3 +126,46 @@ def feedback_by_rows(rows: list[dict[str, Any]], clip_row: dict[str, int],
             acc.setdefault((clip_row[r["clip"]], sp_row[r["selling_point"]]), []).append(
                 float(r["value"]))
     return {k: sum(v) / len(v) for k, v in acc.items()}
+
+
+def stored_feedback(folder: Path, id_maps: dict[str, list[str]]) -> dict[tuple[int, int], float]:
+    """The feedback stored in `folder`, by (clip row, selling-point row) of this export."""
+    return feedback_by_rows(load_feedback(folder),
+                            {k: i for i, k in enumerate(id_maps.get("clip", []))},
+                            {k: i for i, k in enumerate(id_maps.get("selling_point", []))})
+
+
+# Mean feedback value from which users' verdict on a (clip, selling point) pair counts as
+# a link: a rating of 4 or more, or a click-through rate about 1.55x the file's average.
+EVIDENCE_MIN = 0.5
+
+
+def with_feedback_links(data: Any, feedback: dict[tuple[int, int], float]) -> Any:
+    """`data` with each well-rated (clip, selling point) pair as an EXPRESSES link.
+
+    A pair whose mean feedback is at least `EVIDENCE_MIN` and that has no link yet joins
+    the curated links, weighted by that mean, so SAR treats it as it treats a curator's
+    link: a positive in training and graph evidence at retrieval. The graph version
+    changes with it, so indexes built on the graph alone are not reused.
+    """
+    import hashlib
+
+    import torch
+
+    rel = ("clip", "expresses", "selling_point")
+    known = set(map(tuple, data[rel].edge_index.T.tolist())) if rel in data.edge_types else set()
+    new = [(c, s, v) for (c, s), v in sorted(feedback.items())
+           if v >= EVIDENCE_MIN and (c, s) not in known]
+    if not new:
+        return data
+    out = data.clone()
+    pairs = torch.tensor([[c, s] for c, s, _ in new], dtype=torch.long).T
+    attr = torch.tensor([[v, 1.0] for _, _, v in new], dtype=torch.float32)
+    if rel in data.edge_types:
+        out[rel].edge_index = torch.cat([data[rel].edge_index, pairs], dim=1)
+        out[rel].edge_attr = torch.cat([data[rel].edge_attr, attr])
+    else:
+        out[rel].edge_index, out[rel].edge_attr = pairs, attr
+    digest = hashlib.sha1(json.dumps(new).encode()).hexdigest()[:8]
+    out.graph_version = f"{getattr(data, 'graph_version', '')}+feedback{digest}"
+    return out

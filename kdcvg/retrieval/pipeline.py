@@ -20,7 +20,7 @@ import torch
 from kdcvg.retrieval.config import RlConfig, SarConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs, build_inputs, message_edge_types
-from kdcvg.retrieval.feedback import feedback_by_rows, load_feedback
+from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
 from kdcvg.retrieval.model import SarModel, sar_dir
 from kdcvg.retrieval.ppo import train_rl
 from kdcvg.retrieval.train import StageProgress, train_supervised
@@ -105,9 +105,8 @@ def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int 
     data, id_maps = export_graph(store)
     texts = GraphTexts.from_store(store)
     captions = texts.captions(id_maps.get("clip", []))
-    clip_row = {k: i for i, k in enumerate(id_maps.get("clip", []))}
-    sp_row = {k: i for i, k in enumerate(id_maps.get("selling_point", []))}
-    feedback = feedback_by_rows(load_feedback(sar_dir(home)), clip_row, sp_row)
+    feedback = stored_feedback(sar_dir(home), id_maps)
+    data = with_feedback_links(data, feedback)
     supervised, final = fit(data, id_maps, captions, config, feedback, progress)
     supervised.save_pretrained(sar_dir(home) / "supervised")
     final.save_pretrained(sar_dir(home) / "model")

@@ -199,10 +199,13 @@ class SarRetriever:
             RetrievalError: no trained model, or one that is stale for this graph.
         """
         from kdcvg.graph.export import export_graph
+        from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
 
         folder = sar_dir(home) / stage
         model = SarModel.from_pretrained(folder)
         data, id_maps = export_graph(store)
+        # well-rated pairs count as links at once, before the next `sar train`
+        data = with_feedback_links(data, stored_feedback(sar_dir(home), id_maps))
         return cls(model, data, id_maps, GraphTexts.from_store(store), embedder, folder)
 
     @property

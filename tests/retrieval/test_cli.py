@@ -72,11 +72,20 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     out = runner.invoke(app, ["sar", "feedback", str(bad), *cli_env])
     assert out.exit_code == 1 and "unknown clip id 'clip-x'" in out.output
     assert not (tmp_path / "home/sar/feedback.jsonl").exists()
+    # a clip users rate highly for a selling point moves up at the next retrieve
+    knife = ["sar", "retrieve", "Razor-sharp Japanese steel slices tomatoes paper thin.",
+             "--k", "10", "--json", *cli_env]
+    ranked = [h["clip_id"] for h in json.loads(runner.invoke(app, knife).output)["hits"]]
+    liked = ranked[5]
     good = tmp_path / "good.jsonl"
-    good.write_text('{"clip": "clip-edge-knife-slice", "selling_point": "sp-edge-knife-1", '
-                    '"rating": 5}\n')
+    good.write_text(json.dumps({"clip": liked, "selling_point": "sp-edge-knife-1",
+                                "rating": 5}) + "\n")
     out = runner.invoke(app, ["sar", "feedback", str(good), *cli_env])
     assert out.exit_code == 0 and "recorded 1 feedback row(s)" in out.output
+    out = runner.invoke(app, knife)
+    assert out.exit_code == 0, out.output
+    after = [h["clip_id"] for h in json.loads(out.output)["hits"]]
+    assert after.index(liked) < 5 and after[0] == "clip-edge-knife-slice"
 
     out = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "queries.jsonl"),
                               "--qrels", str(EXAMPLES / "qrels.trec"), "--baselines", "--json",

@@ -32,3 +32,27 @@ def test_unknown_ids_and_bad_values_write_nothing(tmp_path):
                                 f"{f}:2: rating must be 1-5, got 7",
                                 f"{f}:3: give rating (1-5) or clicks and impressions"]
     assert load_feedback(tmp_path / "sar") == []
+
+
+def test_well_rated_pairs_become_links(demo_graph):
+    from kdcvg.retrieval.features import build_inputs
+    from kdcvg.retrieval.feedback import EVIDENCE_MIN, with_feedback_links
+
+    data, ids = demo_graph
+    rel = ("clip", "expresses", "selling_point")
+    linked = tuple(data[rel].edge_index[:, 0].tolist())
+    unlinked = next((c, s) for c in range(len(ids["clip"])) for s in range(len(ids["selling_point"]))
+                    if (c, s) not in set(map(tuple, data[rel].edge_index.T.tolist())))
+    feedback = {unlinked: 0.75, (unlinked[0], (unlinked[1] + 1) % 34): EVIDENCE_MIN - 0.01,
+                linked: 1.0}
+    before = data[rel].edge_index.shape[1]
+    out = with_feedback_links(data, feedback)
+    # only the new, well-rated pair is added, weighted by its feedback and counted as a link
+    assert out[rel].edge_index.shape[1] == data[rel].edge_index.shape[1] + 1
+    assert out[rel].edge_index[:, -1].tolist() == list(unlinked)
+    assert out[rel].edge_attr[-1].tolist() == [0.75, 1.0]
+    assert out.graph_version != data.graph_version
+    inputs = build_inputs(out, ids, knn=5)
+    assert list(unlinked) in inputs.links.T.tolist()
+    assert data[rel].edge_index.shape[1] == before  # the caller's graph is not changed
+    assert with_feedback_links(data, {linked: 1.0}) is data
