@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kdcvg.errors import ValidationError
+from kdcvg.graph.schema import RELATIONSHIPS
 
 FEEDBACK_NAME = "feedback.jsonl"
 
@@ -141,31 +142,41 @@ EVIDENCE_MIN = 0.5
 
 
 def with_feedback_links(data: Any, feedback: dict[tuple[int, int], float]) -> Any:
-    """`data` with each well-rated (clip, selling point) pair as an EXPRESSES link.
+    """`data` with each well-rated (clip, selling point) pair as a curated EXPRESSES link.
 
-    A pair whose mean feedback is at least `EVIDENCE_MIN` and that has no link yet joins
-    the curated links, weighted by that mean, so SAR treats it as it treats a curator's
-    link: a positive in training and graph evidence at retrieval. The graph version
-    changes with it, so indexes built on the graph alone are not reused.
+    A pair whose mean feedback is at least `EVIDENCE_MIN` joins the curated links,
+    weighted by that mean (an automatic link of the pair is promoted; a curated one is
+    left as the curator set it), so SAR treats it as a curator's link: a positive in
+    training and graph evidence at retrieval. The graph version changes with it, so
+    indexes built on the graph alone are not reused.
     """
     import hashlib
 
     import torch
 
-    rel = ("clip", "expresses", "selling_point")
-    known = set(map(tuple, data[rel].edge_index.T.tolist())) if rel in data.edge_types else set()
-    new = [(c, s, v) for (c, s), v in sorted(feedback.items())
-           if v >= EVIDENCE_MIN and (c, s) not in known]
-    if not new:
+    rel = RELATIONSHIPS["EXPRESSES"].pyg
+    if rel in data.edge_types:
+        index, attr = data[rel].edge_index, data[rel].edge_attr
+    else:
+        index, attr = torch.zeros((2, 0), dtype=torch.long), torch.zeros((0, 2))
+    position = {pair: j for j, pair in enumerate(map(tuple, index.T.tolist()))}
+    new: list[tuple[tuple[int, int], int | None, float]] = []
+    promoted: list[tuple[tuple[int, int], int | None, float]] = []
+    for pair, value in sorted(feedback.items()):
+        j = position.get(pair)
+        if value < EVIDENCE_MIN or (j is not None and attr[j, 1] > 0.5):
+            continue
+        (new if j is None else promoted).append((pair, j, value))
+    if not new and not promoted:
         return data
     out = data.clone()
-    pairs = torch.tensor([[c, s] for c, s, _ in new], dtype=torch.long).T
-    attr = torch.tensor([[v, 1.0] for _, _, v in new], dtype=torch.float32)
-    if rel in data.edge_types:
-        out[rel].edge_index = torch.cat([data[rel].edge_index, pairs], dim=1)
-        out[rel].edge_attr = torch.cat([data[rel].edge_attr, attr])
-    else:
-        out[rel].edge_index, out[rel].edge_attr = pairs, attr
-    digest = hashlib.sha1(json.dumps(new).encode()).hexdigest()[:8]
-    out.graph_version = f"{getattr(data, 'graph_version', '')}+feedback{digest}"
+    attr = attr.clone()
+    for _, j, value in promoted:
+        attr[j] = torch.tensor([value, 1.0])
+    out[rel].edge_index = torch.cat(
+        [index, torch.tensor([list(p) for p, _, _ in new], dtype=torch.long).view(-1, 2).T], dim=1)
+    out[rel].edge_attr = torch.cat(
+        [attr, torch.tensor([[v, 1.0] for _, _, v in new], dtype=torch.float32).view(-1, 2)])
+    digest = hashlib.sha1(json.dumps([(p, v) for p, _, v in new + promoted]).encode()).hexdigest()
+    out.graph_version = f"{getattr(data, 'graph_version', '')}+feedback{digest[:8]}"
     return out

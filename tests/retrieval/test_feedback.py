@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from kdcvg.errors import ValidationError
 from kdcvg.retrieval.feedback import append_feedback, feedback_by_rows, load_feedback, read_feedback
@@ -55,4 +56,10 @@ def test_well_rated_pairs_become_links(demo_graph):
     inputs = build_inputs(out, ids, knn=5)
     assert list(unlinked) in inputs.links.T.tolist()
     assert data[rel].edge_index.shape[1] == before  # the caller's graph is not changed
-    assert with_feedback_links(data, {linked: 1.0}) is data
+    assert with_feedback_links(data, {linked: 1.0}) is data  # a curated link stays as it is
+    auto = data.clone()
+    auto[rel].edge_attr = data[rel].edge_attr.clone()
+    auto[rel].edge_attr[0] = torch.tensor([0.3, 0.0])  # the first link made automatic
+    promoted = with_feedback_links(auto, {linked: 0.9})
+    assert promoted[rel].edge_index.shape[1] == before
+    assert promoted[rel].edge_attr[0].tolist() == [pytest.approx(0.9), 1.0]
