@@ -83,10 +83,16 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                                "save the file as UTF-8"], "wrong encoding") from e
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        try:  # one parse of the whole file is about 3x faster than one per line
+            values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+        except json.JSONDecodeError:
+            values = None  # the per-line pass below names the bad lines
+        if values is not None and len(values) == len(numbered) and \
+                all(isinstance(v, dict) for v in values):
+            return [(n, v) for (n, _), v in zip(numbered, values, strict=True)]
         rows, problems = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, line in numbered:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as e:
@@ -165,12 +171,16 @@ def _check_text_list(where: str, name: str, value: Any, problems: list[str], max
     return [item for item in items if item is not None]
 
 
+_NODE_KEYS = {label: frozenset({"type", spec.key, *spec.required, *spec.optional})
+              for label, spec in NODES.items()}
+
+
 def _parse_node(where: str, label: str, raw: dict[str, Any], problems: list[str],
                 created_at: str, from_csv: bool = False) -> dict[str, Any] | None:
     spec = NODES[label]
-    allowed = {"type", spec.key, *spec.required, *spec.optional}
+    allowed = _NODE_KEYS[label]
     before = len(problems)
-    for name in sorted(set(raw) - allowed):
+    for name in sorted(raw.keys() - allowed):
         problems.append(f"{where}: {name}: unknown field for {spec.pyg} "
                         f"(expected {', '.join(sorted(allowed - {'type'}))})")
     row: dict[str, Any] = {}
@@ -201,9 +211,12 @@ def _parse_node(where: str, label: str, raw: dict[str, Any], problems: list[str]
     return row
 
 
+_LINK_KEYS = frozenset({"type", *LINK_FIELDS})
+
+
 def _parse_link(where: str, raw: dict[str, Any], problems: list[str]) -> tuple | None:
     before = len(problems)
-    for name in sorted(set(raw) - {"type", *LINK_FIELDS}):
+    for name in sorted(raw.keys() - _LINK_KEYS):
         problems.append(f"{where}: {name}: unknown field for link "
                         f"(expected {', '.join(LINK_FIELDS)})")
     rel = str(raw.get("rel", "")).upper()
@@ -255,8 +268,9 @@ def read_batch(path: Path) -> IngestBatch:
     seen: dict[tuple[str, str], str] = {}
     created_at = now_iso()
     from_csv = path.suffix.lower() == ".csv"
+    prefix = f"{path}:"
     for number, raw in _read_rows(path):
-        where = f"{path}:{number}"
+        where = prefix + str(number)
         kind = raw.get("type")
         if kind == "link":
             parsed = _parse_link(where, raw, problems)
