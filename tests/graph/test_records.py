@@ -147,3 +147,10 @@ def test_only_motion_patterns_carry_distortions(tmp_path):
                                         "distortions": ["blurry"]}])
     assert problems(path) == [f"{path}:1: distortions: unknown field for product "
                               "(expected brand, category, description, id, name)"]
+
+
+def test_two_objects_on_one_jsonl_line_are_reported(tmp_path):
+    # joined into one JSON array, this file would parse: the line count must not match
+    path = write(tmp_path, "two.jsonl", '{"type": "category", "name": "a"}, {"type": "category", '
+                                        '"name": "b"}\n')
+    assert problems(path)[0].startswith(f"{path}:1: malformed JSON (Extra data")
