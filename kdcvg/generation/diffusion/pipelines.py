@@ -14,11 +14,9 @@ as an AnimateDiff pipeline (`motion_adapter=PATH`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,13 +259,31 @@ def load_pipeline(
     return LoadedPipeline(pipe, kind, root, model_fingerprint(root), dev, torch_dtype)
 
 
-@contextlib.contextmanager
-def gpu_memory_guard(what: str) -> Iterator[None]:
-    """Turn a CUDA out-of-memory error into a `GenerationError` naming the remedies."""
-    import torch
+class _GpuMemoryGuard:
+    def __init__(self, what: str) -> None:
+        self.what = what
 
-    try:
-        yield
-    except torch.cuda.OutOfMemoryError as e:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        import torch
+
+        if kind is None or not issubclass(kind, torch.cuda.OutOfMemoryError):
+            return  # anything else goes on as it was
+        # the traceback holds the failed work's frames and with them its tensors: neither
+        # the error raised below nor this frame may keep it
+        error.__traceback__ = None
+        del error, trace
         torch.cuda.empty_cache()
-        raise GenerationError(f"{what}: the GPU ran out of memory; {OOM_HINT}") from e
+        raise GenerationError(f"{self.what}: the GPU ran out of memory; {OOM_HINT}") from None
+
+
+def gpu_memory_guard(what: str) -> _GpuMemoryGuard:
+    """A `with` block that turns a CUDA out-of-memory error into a `GenerationError`
+    naming the remedies, and releases what the failed work held.
+
+    On an H200, 63 GiB stayed allocated after a caught out-of-memory error while the
+    error kept the failed work's traceback.
+    """
+    return _GpuMemoryGuard(what)

@@ -74,3 +74,27 @@ def test_fingerprint_tells_checkpoints_of_one_architecture_apart(tmp_path: Path)
     save_tiny_pipeline(tmp_path / "b", kind="animatediff", seed=1)  # same layout, other weights
     assert model_fingerprint(tmp_path / "a") == model_fingerprint(tmp_path / "same")
     assert model_fingerprint(tmp_path / "a") != model_fingerprint(tmp_path / "b")
+
+
+def test_out_of_memory_names_the_remedies_and_frees_the_failed_work() -> None:
+    import weakref
+
+    import torch
+
+    from kdcvg.generation.diffusion.pipelines import gpu_memory_guard
+
+    held: list[weakref.ref] = []
+
+    def denoise() -> None:
+        activations = torch.zeros(1024)  # stands for what filled the GPU
+        held.append(weakref.ref(activations))
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(GenerationError) as info:
+        with gpu_memory_guard("scene 'keeps drinks cold'"):
+            denoise()
+    message = str(info.value)
+    assert message.startswith("scene 'keeps drinks cold': the GPU ran out of memory")
+    assert all(option in message for option in ("offload=model", "vae_slicing=on", "vae_tiling=on"))
+    # the caller still holds the error (a batch records it), but not the failed tensors
+    assert held[0]() is None
