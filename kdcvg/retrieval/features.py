@@ -314,28 +314,19 @@ def nearest_match(inputs: GraphInputs, query_text: torch.Tensor,
     return best.clamp(min=0), row
 
 
-def knowledge_match(inputs: GraphInputs, query_text: torch.Tensor,
-                    attach: dict[EdgeType, torch.Tensor], linked: torch.Tensor) -> torch.Tensor:
-    """(Q,) how close each query is to its nearest selling point, when that one is linked.
+def linked_match(cos: torch.Tensor, row: torch.Tensor, linked: torch.Tensor) -> torch.Tensor:
+    """(Q,) the `nearest_match` cosine where that nearest selling point is `linked`, else 0.
 
-    The `nearest_match` cosine, kept only where that nearest selling point has links
-    (`linked`); 0 where it has none or the query has no text neighbour. A paraphrase of
-    a linked selling point scores high (its own selling point is its nearest
-    neighbour). Text whose nearest selling point has no curated clips, or whose nearest
-    selling points say something else (low cosine), scores 0 or low, and SC-GAT's
+    A paraphrase of a linked selling point scores high (its own selling point is its
+    nearest neighbour). Text whose nearest selling point has no curated clips, or whose
+    nearest selling points say something else (low cosine), scores 0 or low, and SC-GAT's
     knowledge term, which would point at the clips of *other* selling points, is gated
     down for it.
 
     Args:
-        query_text: (Q, 384) raw MiniLM embeddings of the queries.
-        attach: attach edges (`attach_edges`); only SIMILAR is read.
+        cos, row: `nearest_match` of the queries.
         linked: (N_sp,) bool, `linked_mask` of the edges in use.
     """
-    return linked_match(*nearest_match(inputs, query_text, attach), linked)
-
-
-def linked_match(cos: torch.Tensor, row: torch.Tensor, linked: torch.Tensor) -> torch.Tensor:
-    """(Q,) the `nearest_match` cosine where that nearest selling point is `linked`, else 0."""
     import torch
 
     ok = (row >= 0) & linked[row.clamp(min=0)]

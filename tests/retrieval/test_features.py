@@ -11,8 +11,8 @@ from kdcvg.retrieval.features import (
     build_inputs,
     drop_links,
     knn_by_text,
-    knowledge_match,
     linked_mask,
+    linked_match,
     linked_text,
     message_edge_types,
     nearest_match,
@@ -87,6 +87,10 @@ def test_knn_above_the_exact_limit_uses_ivf_and_finds_near_copies(monkeypatch):
     # row i and row i + 1000 are near copies: each must find the other
     partner = np.concatenate([np.arange(1000, 2000), np.arange(1000)])
     assert (knn[:, 0] == partner).mean() >= 0.95
+
+
+def knowledge_match(inputs, q, attach, linked):
+    return linked_match(*nearest_match(inputs, q, attach), linked)
 
 
 def test_knowledge_match_counts_only_a_linked_nearest_neighbour(demo_inputs):
