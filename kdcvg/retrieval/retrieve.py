@@ -272,7 +272,7 @@ class SarRetriever:
                 w.attention[i] = self._known_weights.attention[row]
                 w.knowledge[i] = self._known_weights.knowledge[row]
                 w.context[i] = self._known_weights.context[row]
-                explain[i] = self._known_explain[self._sp_row[key]]
+                explain[i] = self._known_explain[row]
         if new:
             xn = torch.from_numpy(self.embedder.embed([clean[i] for i in new]))
             _, nn_rows = self.inputs.sp_index.search(xn.numpy(), self.model.config.encoder.knn)
