@@ -101,3 +101,13 @@ def test_training_refuses_an_empty_graph(store, cli_env, tmp_path):
     assert out.exit_code == 1
     assert "SAR training needs at least 2" in out.output
     assert not (tmp_path / "home" / "sar").exists()
+
+
+def test_graph_texts_name_each_selling_points_product(store, embedder):
+    from kdcvg.retrieval.retrieve import GraphTexts
+
+    _load_demo(store, embedder)
+    texts = GraphTexts.from_store(store)
+    assert {k: v["product"] for k, v in texts.selling_points.items()} == {
+        s.id: s.product for s in cat.SELLING_POINTS}
+    assert texts.clips["clip-edge-knife-slice"]["product"] == "edge-knife"
