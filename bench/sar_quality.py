@@ -1,6 +1,9 @@
 """SAR quality against its baselines, in one run: the numbers of docs/sar.md.
 
-On the demo catalogue (built as an export would give it, no server), per seed:
+On an evaluation set (`--set`, default `examples/sar`: the demo catalogue, built as an
+export would give it, no server; `examples/sar/large`: its `ackb.jsonl` is ingested into a
+temporary embedded database and exported, the path `kdcvg graph ingest` + `sar train`
+take), per seed:
 1. shipped set: SAR is trained on the whole graph and `examples/sar/queries.jsonl` is
    scored against `qrels.trec`;
 2. held-out selling points: k folds over the selling points; a fold's selling points
@@ -10,11 +13,13 @@ On the demo catalogue (built as an export would give it, no server), per seed:
    graph altogether (nodes and every relationship), so its queries are text the
    graph has never held.
 Methods: SAR (after the RL stage), SC-GAT before it, dense MiniLM, BM25. Printed:
-nDCG@10 per seed and the mean, and SAR's ratio to the best baseline.
+nDCG@10 per seed and the mean, SAR's ratio to the best baseline, and a paired
+permutation test of SAR against the stage before RL over (seed, query) pairs.
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/sar_quality.py [--seeds 0,1,2] [--folds 5]
-     [--rl ppo|reinforce|none] [--steps 512] [--train JSON] [--rl-config JSON]
-(about 4 minutes per seed on one core)
+     [--set examples/sar/large] [--rl ppo|reinforce|none] [--steps 512] [--train JSON]
+     [--rl-config JSON]
+(about 4 minutes per seed on one core on the demo set)
 """
 
 from __future__ import annotations
@@ -41,6 +46,45 @@ def config(args: argparse.Namespace, seed: int) -> Any:
     c = make_config(seed=seed, ppo_steps=args.steps, rl=args.rl)
     return replace(c, train=replace(c.train, **json.loads(args.train)),
                    rl=replace(c.rl, **json.loads(args.rl_config)))
+
+
+def demo_set(emb: Any) -> tuple[Any, dict, Any]:
+    from tests.retrieval.conftest import catalogue_texts
+    from tests.retrieval.graphs import demo_heterodata
+
+    return (*demo_heterodata(emb), catalogue_texts())
+
+
+def ingested_set(ackb: Path, emb: Any) -> tuple[Any, dict, Any]:
+    """The graph of a curator file, as `kdcvg graph ingest` writes and export reads it."""
+    import tempfile
+
+    from kdcvg.config import resolve_store
+    from kdcvg.graph.export import export_graph
+    from kdcvg.graph.ingest import write_batch
+    from kdcvg.graph.records import read_batch
+    from kdcvg.graph.store import open_store
+    from kdcvg.retrieval.retrieve import GraphTexts
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            open_store(resolve_store(db=Path(tmp) / "ackb")) as store:
+        write_batch(store, read_batch(ackb), emb)
+        data, ids = export_graph(store)
+        return data, ids, GraphTexts.from_store(store)
+
+
+def paired_p(a: np.ndarray, b: np.ndarray, rounds: int = 20_000) -> float:
+    """Two-sided p of a paired sign-flip permutation test on the mean of a - b."""
+    d = a - b
+    flips = np.random.default_rng(0).choice([-1.0, 1.0], size=(rounds, len(d)))
+    return float(np.mean(np.abs((flips * d).mean(axis=1)) >= abs(d.mean()) - 1e-12))
+
+
+def per_query(run: dict, qrels: dict) -> dict[str, float]:
+    import ir_measures
+
+    return {r.query_id: r.value
+            for r in ir_measures.iter_calc([ir_measures.parse_measure("nDCG@10")], qrels, run)}
 
 
 def runs(data: Any, ids: dict, texts: Any, fitted: tuple, queries: list, emb: Any) -> dict:
@@ -97,6 +141,8 @@ def removed(data: Any, ids: dict, texts: Any, held_rows: Any, held: set) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--set", default=str(EXAMPLES), type=Path,
+                        help="folder with queries.jsonl and qrels.trec (and ackb.jsonl)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--folds", type=int, default=5, help="0: shipped set only")
     parser.add_argument("--rl", default="ppo")
@@ -110,24 +156,30 @@ def main() -> None:
     from kdcvg.graph.embeddings import default_embedder
     from kdcvg.retrieval import evaluate as ev
     from kdcvg.retrieval.pipeline import fit
-    from tests.retrieval.conftest import catalogue_texts
-    from tests.retrieval.graphs import demo_heterodata
 
     emb = default_embedder()
-    data, ids = demo_heterodata(emb)
-    texts = catalogue_texts()
+    ackb = args.set / "ackb.jsonl"
+    data, ids, texts = ingested_set(ackb, emb) if ackb.exists() else demo_set(emb)
     captions = texts.captions(ids["clip"])
-    queries = ev.read_queries(EXAMPLES / "queries.jsonl")
-    qrels = ev.read_qrels(EXAMPLES / "qrels.trec")
-    rows = [json.loads(line) for line in (EXAMPLES / "queries.jsonl").read_text().splitlines()]
+    queries = ev.read_queries(args.set / "queries.jsonl")
+    qrels = ev.read_qrels(args.set / "qrels.trec")
+    rows = [json.loads(line) for line in (args.set / "queries.jsonl").read_text().splitlines()]
     sp_of = {r["id"]: r["selling_point"] for r in rows}
     sp_row = {k: i for i, k in enumerate(ids["selling_point"])}
     table: dict[str, dict[int, dict[str, float]]] = {"shipped": {}, "held-out": {},
                                                       "unseen": {}}
+    # per (seed, query) nDCG@10 of SAR and of the stage before RL, for the paired test
+    paired: dict[str, list[tuple[float, float]]] = {name: [] for name in table}
+
+    def record(name: str, seed: int, per_method: dict) -> None:
+        m = ev.measure(per_method, qrels)
+        table[name][seed] = {k: v["nDCG@10"] for k, v in m.items()}
+        sar, sup = (per_query(per_method[k], qrels) for k in ("sar", "supervised"))
+        paired[name] += [(sar[q], sup[q]) for q in sar]
+
     for seed in [int(s) for s in args.seeds.split(",")]:
         fitted = fit(data, ids, captions, config(args, seed))
-        m = ev.measure(runs(data, ids, texts, fitted, queries, emb), qrels)
-        table["shipped"][seed] = {k: v["nDCG@10"] for k, v in m.items()}
+        record("shipped", seed, runs(data, ids, texts, fitted, queries, emb))
         if args.folds:
             sps = sorted(set(sp_of.values()))
             np.random.default_rng(100 + seed).shuffle(sps)
@@ -146,8 +198,7 @@ def main() -> None:
                     for method, run in runs(g, g_ids, g_texts, fitted, qs, emb).items():
                         merged[name].setdefault(method, {}).update(run)
             for name, per_method in merged.items():
-                m = ev.measure(per_method, qrels)
-                table[name][seed] = {k: v["nDCG@10"] for k, v in m.items()}
+                record(name, seed, per_method)
         print(f"seed {seed}: " + "  ".join(
             f"{name} " + " ".join(f"{k}={v:.4f}" for k, v in per[seed].items())
             for name, per in table.items() if seed in per), flush=True)
@@ -156,10 +207,16 @@ def main() -> None:
             continue
         mean = {k: float(np.mean([p[k] for p in per.values()])) for k in next(iter(per.values()))}
         best = max(mean["dense"], mean["bm25"])
+        sar, sup = np.array(paired[name]).T
         print(f"{name} mean nDCG@10: " + "  ".join(f"{k}={v:.4f}" for k, v in mean.items())
               + f"  | SAR / best baseline = {mean['sar'] / best:.3f}"
-              f"  SAR / before RL = {mean['sar'] / mean['supervised']:.3f}")
+              f"  SAR / before RL = {mean['sar'] / mean['supervised']:.3f}"
+              f" (better on {int((sar > sup).sum())}, worse on {int((sar < sup).sum())} of "
+              f"{len(sar)} seed-queries, paired p = {paired_p(sar, sup):.3f})")
 
 
 if __name__ == "__main__":
+    from kdcvg.graph.server import exit_process
+
     main()
+    exit_process(0)  # an ingested set started the embedded server's JVM

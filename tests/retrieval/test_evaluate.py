@@ -14,6 +14,27 @@ def test_shipped_evaluation_set_matches_the_demo_catalogue(demo_graph):
     assert {c for judged in qrels.values() for c in judged} <= clips
 
 
+def test_larger_evaluation_set_is_a_valid_curator_file_with_consistent_qrels():
+    """examples/sar/large: `graph ingest` accepts its catalogue; queries and qrels name it."""
+    import json
+
+    from kdcvg.graph.records import read_batch
+
+    folder = EXAMPLES / "large"
+    batch = read_batch(folder / "ackb.jsonl")
+    counts = batch.counts()
+    assert (counts["SellingPoint"], counts["Clip"], counts["EXPRESSES"]) == (120, 144, 267)
+    sps = {r["id"] for r in batch.nodes["SellingPoint"]}
+    clips = {r["id"] for r in batch.nodes["Clip"]}
+    rows = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
+    assert len(rows) == 240 and {r["selling_point"] for r in rows} == sps
+    qrels = ev.read_qrels(folder / "qrels.trec")
+    assert set(qrels) == {r["id"] for r in rows}
+    assert {c for judged in qrels.values() for c in judged} <= clips
+    # every query has a grade-2 clip: a link of weight >= 0.7 to its selling point
+    assert all(2 in judged.values() for judged in qrels.values())
+
+
 def test_sar_beats_the_dense_baseline_on_the_shipped_set(trained, demo_graph, embedder):
     data, ids = demo_graph
     queries = ev.read_queries(EXAMPLES / "queries.jsonl")
