@@ -145,8 +145,10 @@ def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
                      - set(sar.inputs.keys["clip"]))
     if unknown:
         raise RetrievalError(f"qrels name clips that are not in the graph: "
-                             f"{', '.join(unknown[:5])}; build the graph the evaluation set "
-                             "was made for (kdcvg demo build)")
+                             f"{', '.join(unknown[:5])}; evaluate on the graph the set was "
+                             "made for (examples/sar: `kdcvg demo build`; examples/sar/large: "
+                             "`kdcvg graph ingest examples/sar/large/ackb.jsonl` into its own "
+                             "--db)")
     runs: dict[str, Run] = {"sar": sar_run(sar, queries)}
     if baselines:
         sup_dir = home / "sar" / "supervised"

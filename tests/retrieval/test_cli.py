@@ -95,6 +95,13 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     assert set(metrics) == {"sar", "sar-supervised", "dense", "bm25"}
     assert metrics["sar"]["nDCG@10"] > metrics["dense"]["nDCG@10"]
 
+    # the larger set's qrels name clips of another graph: a clear error, not zeros
+    out = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "large/queries.jsonl"),
+                              "--qrels", str(EXAMPLES / "large/qrels.trec"), *cli_env])
+    assert out.exit_code == 1
+    assert "qrels name clips that are not in the graph: clip-a-" in out.output
+    assert "kdcvg graph ingest examples/sar/large/ackb.jsonl" in out.output
+
 
 def test_training_refuses_an_empty_graph(store, cli_env, tmp_path):
     out = runner.invoke(app, ["sar", "train", *cli_env])
