@@ -49,46 +49,54 @@ def test_sar_beats_the_dense_baseline_on_the_shipped_set(trained, demo_graph, em
     assert m["sar"]["RR"] > m["dense"]["RR"]
 
 
-def _fold(index: int) -> tuple[set[str], list]:
+def _fold(index: int, folder=EXAMPLES) -> tuple[set[str], list]:
     """A fold of docs/sar.md's protocols (seed 0): its selling points and their queries."""
     import json
 
     import numpy as np
 
-    rows = [json.loads(line) for line in (EXAMPLES / "queries.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
     sps = sorted({r["selling_point"] for r in rows})
     np.random.default_rng(100).shuffle(sps)
     held = set(sps[index::5])
-    queries = [q for q, r in zip(ev.read_queries(EXAMPLES / "queries.jsonl"), rows, strict=True)
+    queries = [q for q, r in zip(ev.read_queries(folder / "queries.jsonl"), rows, strict=True)
                if r["selling_point"] in held]
     return held, queries
 
 
-def _sar_and_dense(graph, ids, texts, queries, embedder) -> dict:
-    from kdcvg.retrieval.pipeline import fit, make_config
-
-    _, model = fit(graph, ids, texts.captions(ids["clip"]), make_config(seed=0, rl="none"))
-    return ev.measure({"sar": ev.sar_run(SarRetriever(model, graph, ids, texts, embedder),
-                                         queries),
-                       "dense": ev.dense_run(queries, embedder.embed([q.text for q in queries]),
-                                             graph["clip"].x.numpy(), ids["clip"])},
-                      ev.read_qrels(EXAMPLES / "qrels.trec"))
-
-
-def test_sar_beats_dense_on_held_out_selling_points(demo_graph, embedder):
-    """One fold of docs/sar.md's held-out protocol: the fold's selling points lose all links."""
+def _without_links(data, ids, held: set[str]):
+    """The graph with the `held` selling points' EXPRESSES links removed (held-out protocol)."""
     import torch
 
-    data, ids = demo_graph
-    held, queries = _fold(0)
-    assert len(queries) == 7
     et = ("clip", "expresses", "selling_point")
     sp_row = {k: i for i, k in enumerate(ids["selling_point"])}
     keep = ~torch.isin(data[et].edge_index[1], torch.tensor([sp_row[s] for s in held]))
     fold = data.clone()
     fold[et].edge_index, fold[et].edge_attr = data[et].edge_index[:, keep], \
         data[et].edge_attr[keep]
-    m = _sar_and_dense(fold, ids, catalogue_texts(), queries, embedder)
+    return fold
+
+
+def _sar_and_dense(graph, ids, texts, queries, embedder, folder=EXAMPLES) -> dict:
+    """Metrics of SAR (supervised, seed 0) and dense over `queries` alone."""
+    from kdcvg.retrieval.pipeline import fit, make_config
+
+    _, model = fit(graph, ids, texts.captions(ids["clip"]), make_config(seed=0, rl="none"))
+    qrels = ev.read_qrels(folder / "qrels.trec")
+    return ev.measure({"sar": ev.sar_run(SarRetriever(model, graph, ids, texts, embedder),
+                                         queries),
+                       "dense": ev.dense_run(queries, embedder.embed([q.text for q in queries]),
+                                             graph["clip"].x.numpy(), ids["clip"])},
+                      {q.id: qrels[q.id] for q in queries})
+
+
+def test_sar_beats_dense_on_held_out_selling_points(demo_graph, embedder):
+    """One fold of docs/sar.md's held-out protocol: the fold's selling points lose all links."""
+    data, ids = demo_graph
+    held, queries = _fold(0)
+    assert len(queries) == 7
+    m = _sar_and_dense(_without_links(data, ids, held), ids, catalogue_texts(), queries,
+                       embedder)
     # their clips are found through the product and motion context the model learned to read
     assert m["sar"]["nDCG@10"] > 1.05 * m["dense"]["nDCG@10"], m
 
@@ -143,11 +151,6 @@ def test_bad_eval_files_list_every_problem(tmp_path):
 def test_sar_beats_dense_on_the_larger_set_ingested_into_the_graph(store, embedder):
     """examples/sar/large through `graph ingest`'s writer and the exporter, as `sar train`
     reads it: SAR beats dense on its queries, and on one held-out fold (docs/sar.md)."""
-    import json
-
-    import numpy as np
-    import torch
-
     from kdcvg.graph.export import export_graph
     from kdcvg.graph.ingest import write_batch
     from kdcvg.graph.records import read_batch
@@ -157,37 +160,11 @@ def test_sar_beats_dense_on_the_larger_set_ingested_into_the_graph(store, embedd
     write_batch(store, read_batch(folder / "ackb.jsonl"), embedder)
     data, ids = export_graph(store)
     texts = GraphTexts.from_store(store)
-    queries = ev.read_queries(folder / "queries.jsonl")
-    qrels = ev.read_qrels(folder / "qrels.trec")
-
-    def sar_and_dense(graph, graph_texts, qs) -> dict:
-        from kdcvg.retrieval.pipeline import fit, make_config
-
-        _, model = fit(graph, ids, texts.captions(ids["clip"]), make_config(seed=0, rl="none"))
-        return ev.measure({"sar": ev.sar_run(SarRetriever(model, graph, ids, graph_texts,
-                                                          embedder), qs),
-                           "dense": ev.dense_run(qs, embedder.embed([q.text for q in qs]),
-                                                 graph["clip"].x.numpy(), ids["clip"])},
-                          {q.id: qrels[q.id] for q in qs})
-
-    m = sar_and_dense(data, texts, queries)
+    m = _sar_and_dense(data, ids, texts, ev.read_queries(folder / "queries.jsonl"), embedder,
+                       folder)
     assert m["dense"]["nDCG@10"] == pytest.approx(0.5774, abs=1e-3)
     assert m["sar"]["nDCG@10"] > 1.15 * m["dense"]["nDCG@10"], m
-    # held-out: fold 0 of seed 0 loses all its EXPRESSES links and their text
-    rows = [json.loads(line) for line in (folder / "queries.jsonl").read_text().splitlines()]
-    sps = sorted({r["selling_point"] for r in rows})
-    np.random.default_rng(100).shuffle(sps)
-    held = set(sps[0::5])
-    sp_row = {k: i for i, k in enumerate(ids["selling_point"])}
-    et = ("clip", "expresses", "selling_point")
-    keep = ~torch.isin(data[et].edge_index[1], torch.tensor([sp_row[s] for s in held]))
-    fold = data.clone()
-    fold[et].edge_index, fold[et].edge_attr = data[et].edge_index[:, keep], \
-        data[et].edge_attr[keep]
-    held_text = {texts.selling_points[s]["text"] for s in held}
-    fold_texts = GraphTexts({k: {**v, "selling_points": [t for t in v["selling_points"]
-                                                           if t not in held_text]}
-                             for k, v in texts.clips.items()}, texts.selling_points)
-    qs = [q for q, r in zip(queries, rows, strict=True) if r["selling_point"] in held]
-    m = sar_and_dense(fold, fold_texts, qs)
-    assert len(qs) == 48 and m["sar"]["nDCG@10"] > 1.1 * m["dense"]["nDCG@10"], m
+    # held-out: fold 0's selling points lose their EXPRESSES links, the model is retrained
+    held, queries = _fold(0, folder)
+    m = _sar_and_dense(_without_links(data, ids, held), ids, texts, queries, embedder, folder)
+    assert len(queries) == 48 and m["sar"]["nDCG@10"] > 1.1 * m["dense"]["nDCG@10"], m
