@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/motion.py
 	$(PY) bench/retrieval.py --threads 1 --epoch-steps 4
 	$(PY) bench/sar_quality.py
+	$(PY) bench/sar_quality.py --set examples/sar/large
 	$(PY) bench/generate.py
 	$(PY) bench/mkr.py
 
