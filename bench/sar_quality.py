@@ -4,7 +4,7 @@ On an evaluation set (`--set`, default `examples/sar`: the demo catalogue, built
 export would give it, no server; `examples/sar/large`: its `ackb.jsonl` is ingested into a
 temporary embedded database and exported, the path `kdcvg graph ingest` + `sar train`
 take), per seed:
-1. shipped set: SAR is trained on the whole graph and `examples/sar/queries.jsonl` is
+1. shipped set: SAR is trained on the whole graph and the set's `queries.jsonl` is
    scored against `qrels.trec`;
 2. held-out selling points: k folds over the selling points; a fold's selling points
    lose all their EXPRESSES links (`--drop-suggests`: their SUGGESTS too), SAR is
