@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from kdcvg.errors import ValidationError
-from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_from_options
+from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_config, store_from_options
 
 graph_app = typer.Typer(help="Curate and query the knowledge graph (ACKB).", no_args_is_help=True)
 
@@ -144,7 +146,13 @@ def ingest(
     if problems:
         raise ValidationError(problems, "ingest")
     reports = {}
-    with store_from_options(db, neo4j) as store:
+    target = store_config(db, neo4j)
+    with ExitStack() as stack:
+        if dry_run and target.neo4j_uri is None and not target.db.exists():
+            # No database yet, so it is empty: compare against an empty one in a throwaway
+            # folder rather than create the user's folder in a run that must leave no trace.
+            db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdcvg-dry-run-")))
+        store = stack.enter_context(store_from_options(db, neo4j))
         for path, batch in batches:
             if dry_run:
                 reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]

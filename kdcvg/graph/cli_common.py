@@ -58,3 +58,12 @@ def store_from_options(db: Path | None, neo4j: str | None) -> Iterator[object]:
 
     with open_store(store_config(db, neo4j)) as store:
         yield store
+
+
+def process_wall_ms() -> float:
+    """Milliseconds since this process started: the wall time a command's user waited."""
+    import time
+
+    import psutil
+
+    return (time.time() - psutil.Process().create_time()) * 1000

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from kdcvg.errors import QueryError
@@ -21,9 +22,19 @@ _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def cypher_dir() -> Path:
-    """The folder of named queries (`cypher/` at the repository root, or $KDCVG_CYPHER_DIR)."""
+    """The folder of named queries: $KDCVG_CYPHER_DIR, else the installed package `kdcvg.cypher`.
+
+    `cypher/` at the repository root is that package (pyproject maps it), so an editable
+    install reads the checkout's files and a wheel reads its own copy.
+    """
     env = os.environ.get("KDCVG_CYPHER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "cypher"
+    if env:
+        return Path(env)
+    try:
+        return Path(str(resources.files("kdcvg.cypher")))
+    except ModuleNotFoundError as e:
+        raise QueryError("the named queries (package kdcvg.cypher) are not installed: install kdcvg "
+                         "with pip (`pip install -e .` in a checkout) or set KDCVG_CYPHER_DIR") from e
 
 
 @dataclass(frozen=True)

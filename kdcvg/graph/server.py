@@ -15,6 +15,9 @@ import os
 import secrets
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -52,6 +55,32 @@ def _check_port(port: int) -> None:
             ) from e
 
 
+# What the JVM itself prints on stderr at start that no user can act on.
+_JVM_NOISE = ("WARNING: Using incubator modules: jdk.incubator.vector",)
+
+
+@contextmanager
+def _jvm_stderr_filtered() -> Iterator[None]:
+    """Hold back the JVM's start-up notices; pass on anything else it prints.
+
+    The JVM writes straight to file descriptor 2, past Python's `sys.stderr`, so the
+    descriptor itself is pointed at a temporary file for the length of the block.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                if line.strip() and line.strip() not in _JVM_NOISE:
+                    print(line, file=sys.stderr)
+
+
 def _start_jvm(root: Path) -> None:
     """Start ArcadeDB's JVM once per process, with its console logging quietened."""
     import jpype
@@ -66,7 +95,8 @@ def _start_jvm(root: Path) -> None:
     jul.write_text(_JUL_CONFIG)
     os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(root / "hs_err_pid%p.log"))
     heap = os.environ.get("KDCVG_JVM_HEAP", "2g")
-    start_jvm(heap_size=heap, jvm_args=[f"-Djava.util.logging.config.file={jul}"])
+    with _jvm_stderr_filtered():
+        start_jvm(heap_size=heap, jvm_args=[f"-Djava.util.logging.config.file={jul}"])
     # Destroying the JVM at interpreter exit races with its server threads and can
     # segfault after all work is done; servers are stopped (databases closed) before
     # exit, so the process may simply end with the JVM in it.
