@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kdcvg.demo import DEMO_ADS, main
-from kdcvg.generation import video
+from kdcvg.media import video
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ import pytest
 
 from kdcvg.errors import GenerationError
 from kdcvg.generation import outputs, video
-from kdcvg.generation.base import AdJob, GeneratedVideo, ProductInfo, ProgressCallback, Scene
+from kdcvg.generation.base import AdJob, GeneratedVideo, ProgressCallback
 from kdcvg.generation.pipeline import PreparedJob, render_job
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 
 class SquareGenerator:

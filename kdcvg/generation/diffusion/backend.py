@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import AdJob, GeneratedVideo, ProductInfo, ProgressCallback, Scene
+from kdcvg.generation.base import AdJob, GeneratedVideo, ProgressCallback
 from kdcvg.generation.diffusion.priors import MotionPrior, Priors, StructurePrior
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 _BOOL = {"on": True, "true": True, "yes": True, "1": True,
          "off": False, "false": False, "no": False, "0": False}

@@ -43,7 +43,7 @@ def reference_frames(
     """
     import cv2
 
-    from kdcvg.generation.video import iter_frames
+    from kdcvg.media.video import iter_frames
 
     frames = list(iter_frames(path, sample_fps=sample_fps, max_side=max(width, height) * 2,
                               max_frames=num_frames))
