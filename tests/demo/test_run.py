@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kdcvg.demo import DEMO_ADS, main
+from kdcvg.demo.run import DEMO_ADS, main
 from kdcvg.media import video
 
 
