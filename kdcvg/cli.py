@@ -43,7 +43,7 @@ app = typer.Typer(
 _SUB_APPS = [
     ("kdcvg.graph.cli", "graph_app", "graph"),
     ("kdcvg.graph.clips_cli", "clips_app", "clips"),
-    ("kdcvg.graph.clips_cli", "demo_app", "demo"),
+    ("kdcvg.demo.cli", "demo_app", "demo"),
     ("kdcvg.retrieval.cli", "sar_app", "sar"),
     ("kdcvg.generation.cli", "generate_app", "generate"),
 ]

@@ -10,13 +10,13 @@ from conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from kdcvg.cli import app
-from kdcvg.graph import demo_catalog as cat
+from kdcvg.demo import catalog as cat
 
 runner = CliRunner()
 
 
 def _load_demo(store: Any, embedder: Any) -> None:
-    from kdcvg.graph.demo import catalogue_batch
+    from kdcvg.demo.build import catalogue_batch
     from kdcvg.graph.ingest import write_batch
 
     batch = catalogue_batch()
