@@ -12,7 +12,7 @@ MiniLM and attached to its product, category and nearest selling points
 (`SCGAT.attach`), which also yields the attention weights that explain it.
 
 It is also the generation front end's reference source: `references()` returns
-`kdcvg.generation.base.Reference`s.
+`kdcvg.retrieval.scenes.Reference`s.
 """
 
 from __future__ import annotations
