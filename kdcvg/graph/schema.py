@@ -62,7 +62,9 @@ NODES: dict[str, NodeSpec] = {
                  ("product", "duration_s", "fps", "width", "height"), text="caption",
                  # `kdcvg clips ingest` adds the motion descriptor (`motion`, a vector of
                  # kdcvg.media.motion.MOTION_FIELDS) and each field as `motion_<name>`.
-                 computed=("embedding", "created_at", "motion", "content_hash", "thumb", "tags")),
+                 # A still (`kind: "still"`, an image) has no motion descriptor.
+                 computed=("embedding", "created_at", "motion", "content_hash", "thumb", "tags",
+                           "kind")),
         # `distortions`: the artefacts generators typically make of this motion
         # (short texts); MKR puts them in the negative prompt.
         NodeSpec("MotionPattern", "name", "motion_pattern", ("kind",),
@@ -78,7 +80,7 @@ RELATIONSHIPS: dict[str, RelSpec] = {
         RelSpec("SHOWS", "Clip", "Product"),
         RelSpec("EXPRESSES", "Clip", "SellingPoint", ("weight", "source")),
         RelSpec("HAS_MOTION", "Clip", "MotionPattern", ("score", "source")),
-        RelSpec("SUGGESTS", "SellingPoint", "MotionPattern"),
+        RelSpec("SUGGESTS", "SellingPoint", "MotionPattern", ("score", "source")),
     )
 }
 
