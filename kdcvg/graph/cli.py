@@ -274,3 +274,9 @@ def serve(
         typer.echo("stopping")
     finally:
         server.stop()
+
+
+# the motion linker's command lives beside it (kdcvg/graph/link_motion_cli.py)
+from kdcvg.graph.link_motion_cli import link_motion_command  # noqa: E402
+
+graph_app.command("link-motion")(link_motion_command)
