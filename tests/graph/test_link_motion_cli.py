@@ -19,7 +19,7 @@ CATALOGUE = """\
 {"type": "product", "id": "p-brew", "name": "Brew", "description": "Cold brew coffee", "category": "beverages"}
 {"type": "product", "id": "p-glow", "name": "Glow", "description": "Vitamin C serum", "category": "skincare"}
 {"type": "product", "id": "p-dew", "name": "Dew", "description": "Hydrating face mist", "category": "skincare"}
-{"type": "selling_point", "id": "sp-fizz-1", "product": "p-fizz", "text": "Pour it over ice and watch the bubbles rise."}
+{"type": "selling_point", "id": "sp-fizz-1", "product": "p-fizz", "text": "Pour it over ice, watch bubbles rise."}
 {"type": "selling_point", "id": "sp-brew-1", "product": "p-brew", "text": "Pour it over ice for a smooth cascade."}
 {"type": "selling_point", "id": "sp-glow-1", "product": "p-glow", "text": "A few drops a day for brighter skin."}
 {"type": "selling_point", "id": "sp-dew-1", "product": "p-dew", "text": "A fine mist sprays on in one touch."}
