@@ -27,6 +27,7 @@ SAFE_MARGINS: dict[str, tuple[float, float, float, float]] = {
     "16:9": (0.05, 0.08, 0.05, 0.12),
 }
 # Brand accents for the call-to-action pill; chosen per product, never at random.
+ELLIPSIS = "\u2026"
 ACCENTS: tuple[tuple[int, int, int], ...] = (
     (232, 72, 85), (255, 140, 0), (38, 166, 154), (66, 133, 244), (142, 68, 173), (46, 160, 67),
 )
@@ -72,19 +73,80 @@ def font(size: int) -> FreeTypeFont:
 
 
 def wrap(text: str, fnt: FreeTypeFont, max_width: int, stroke: int = 0) -> list[str]:
-    """Greedy word wrap of `text` so that each line is at most `max_width` pixels wide."""
+    """Greedy word wrap of `text` so that each line is at most `max_width` pixels wide.
+
+    A word wider than a whole line is split into hyphenated pieces that fit, so no text
+    ever runs past `max_width` (a frame edge) whatever its words.
+    """
     lines: list[str] = []
     current = ""
     for word in text.split():
-        trial = f"{current} {word}".strip()
-        if current and fnt.getlength(trial) + 2 * stroke > max_width:
-            lines.append(current)
-            current = word
-        else:
-            current = trial
+        for piece in _pieces(word, fnt, max_width, stroke):
+            trial = f"{current} {piece}".strip()
+            if current and fnt.getlength(trial) + 2 * stroke > max_width:
+                lines.append(current)
+                current = piece
+            else:
+                current = trial
     if current:
         lines.append(current)
     return lines or [""]
+
+
+def _pieces(word: str, fnt: FreeTypeFont, max_width: int, stroke: int) -> list[str]:
+    """`word`, or hyphenated pieces of it when it is wider than `max_width` on its own."""
+    if fnt.getlength(word) + 2 * stroke <= max_width:
+        return [word]
+    pieces, current = [], ""
+    for ch in word:
+        if current and fnt.getlength(current + ch + "-") + 2 * stroke > max_width:
+            pieces.append(current + "-")
+            current = ch
+        else:
+            current += ch
+    return pieces + [current]
+
+
+@dataclass(frozen=True)
+class FittedText:
+    """Text fitted into a box: its font, stroke and lines."""
+
+    font: FreeTypeFont
+    stroke: int
+    lines: list[str]
+
+
+def fit_text(
+    text: str, max_width: int, max_lines: int, size: int, min_size: int,
+    stroke_div: int = 28,
+) -> FittedText:
+    """The largest font from `size` down to `min_size` at which `text` wraps into
+    `max_lines` lines of `max_width` pixels; below that, `max_lines` lines ending in an
+    ellipsis after a whole word. Never a line wider than `max_width`.
+
+    Args:
+        text: what to draw.
+        max_width: pixels a line may take (stroke included).
+        max_lines: lines at most.
+        size: preferred font size in pixels.
+        min_size: smallest font size tried.
+        stroke_div: the stroke (bold) is the font size divided by this.
+    """
+    current = max(min_size, size)
+    while True:
+        fnt = font(current)
+        stroke = max(1, current // stroke_div)
+        lines = wrap(text, fnt, max_width - 2, stroke)  # _text_block adds 2 pixels
+        if len(lines) <= max_lines or current <= min_size:
+            break
+        current = max(min_size, int(current * 0.9))
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        last = lines[-1].split()
+        while last and fnt.getlength(" ".join(last) + ELLIPSIS) + 2 * stroke + 2 > max_width:
+            last.pop()
+        lines[-1] = " ".join(last) + ELLIPSIS if last else ELLIPSIS
+    return FittedText(fnt, stroke, lines)
 
 
 def _text_block(
@@ -137,13 +199,11 @@ def caption(text: str, size: tuple[int, int]) -> Overlay:
     """
     w, h = size
     left, top, right, bottom = safe_box(size)
-    fnt = font(max(14, int(min(w, h) * (0.062 if w < h else 0.052))))
-    stroke = max(1, int(fnt.size) // 28)
-    pad = int(fnt.size * 0.55)
-    lines = wrap(text, fnt, right - left - 2 * pad, stroke)
-    if len(lines) > 4:  # keep the box inside the lower part of the frame
-        lines = lines[:3] + [lines[3] + " ..."]
-    block, _ = _text_block(lines, fnt, (255, 255, 255), stroke)
+    start = max(14, int(min(w, h) * (0.062 if w < h else 0.052)))
+    pad = int(start * 0.55)
+    # at most 4 lines keep the box inside the lower part of the frame
+    fitted = fit_text(text, right - left - 2 * pad, 4, start, max(12, int(start * 0.7)))
+    block, _ = _text_block(fitted.lines, fitted.font, (255, 255, 255), fitted.stroke)
     box_w = min(right - left, block.shape[1] + 2 * pad)
     box = _rounded_box(box_w, block.shape[0] + 2 * pad, pad, (12, 12, 16, 165))
     _paste(box, block[:, : box_w - 2 * pad], pad, pad)
@@ -153,10 +213,13 @@ def caption(text: str, size: tuple[int, int]) -> Overlay:
 def brand_tag(name: str, size: tuple[int, int]) -> Overlay:
     """A small product-name tag at the top of the safe area."""
     w, h = size
-    left, top, _, _ = safe_box(size)
-    fnt = font(max(12, int(min(w, h) * 0.036)))
-    pad = int(fnt.size * 0.45)
-    block, _ = _text_block([name.upper()], fnt, (255, 255, 255), max(1, int(fnt.size) // 30))
+    left, top, right, _ = safe_box(size)
+    start = max(12, int(min(w, h) * 0.036))
+    pad = int(start * 0.45)
+    # a long name shrinks, then wraps to a second line, then ends in an ellipsis
+    fitted = fit_text(name.upper(), right - left - 2 * pad, 2, start, max(10, int(start * 0.7)),
+                      stroke_div=30)
+    block, _ = _text_block(fitted.lines, fitted.font, (255, 255, 255), fitted.stroke)
     box = _rounded_box(block.shape[1] + 2 * pad, block.shape[0] + 2 * pad, pad, (0, 0, 0, 110))
     _paste(box, block, pad, pad)
     return Overlay(box, left, top)
@@ -168,12 +231,15 @@ def end_card(
     """The closing card: product name large, the call to action in an accent pill below."""
     w, h = size
     left, top, right, bottom = safe_box(size)
-    title_font = font(max(16, int(min(w, h) * 0.085)))
-    title_lines = wrap(product, title_font, right - left, stroke=2)[:3]
-    title_stroke = max(1, int(title_font.size) // 22)
-    title, _ = _text_block(title_lines, title_font, (255, 255, 255), title_stroke, align="center")
-    cta_font = font(max(14, int(min(w, h) * 0.055)))
-    cta_text, _ = _text_block([cta], cta_font, (255, 255, 255), max(1, int(cta_font.size) // 24))
+    start = max(16, int(min(w, h) * 0.085))
+    fitted = fit_text(product, right - left, 3, start, max(12, int(start * 0.5)), stroke_div=22)
+    title, _ = _text_block(fitted.lines, fitted.font, (255, 255, 255), fitted.stroke,
+                           align="center")
+    cta_size = max(14, int(min(w, h) * 0.055))
+    cta_fit = fit_text(cta, right - left - int(cta_size * 1.8), 1, cta_size,
+                       max(10, int(cta_size * 0.6)), stroke_div=24)
+    cta_font = cta_fit.font
+    cta_text, _ = _text_block(cta_fit.lines, cta_font, (255, 255, 255), cta_fit.stroke)
     pad_x, pad_y = int(cta_font.size * 0.9), int(cta_font.size * 0.45)
     pill = _rounded_box(cta_text.shape[1] + 2 * pad_x, cta_text.shape[0] + 2 * pad_y,
                         (cta_text.shape[0] + 2 * pad_y) // 2, (*accent, 245))
@@ -187,6 +253,26 @@ def end_card(
     x = left + (right - left - card_w) // 2
     y = top + (bottom - top - card_h) // 2 + int(h * 0.05)
     return Overlay(card, x, y)
+
+
+def headline(text: str, size: tuple[int, int]) -> Overlay:
+    """A designed scene's headline: the selling point large and centred, with a soft shadow."""
+    w, h = size
+    left, top, right, bottom = safe_box(size)
+    start = max(18, int(min(w, h) * 0.085))
+    # the shadow is 3 pixels wider on each side than the text it sits under
+    fitted = fit_text(text, right - left - 6, 5, start, max(12, int(start * 0.45)), stroke_div=22)
+    shadow, _ = _text_block(fitted.lines, fitted.font, (0, 0, 0), fitted.stroke + 3,
+                            align="center")
+    shadow = shadow.copy()
+    shadow[..., 3] = (shadow[..., 3].astype(np.uint16) * 90 // 255).astype(np.uint8)
+    block, _ = _text_block(fitted.lines, fitted.font, (255, 255, 255), fitted.stroke,
+                           align="center")
+    card = shadow
+    _paste(card, block, 3, 3)
+    x = left + (right - left - card.shape[1]) // 2
+    y = top + (bottom - top - card.shape[0]) // 2
+    return Overlay(card, max(0, x), max(0, y))
 
 
 def _weights(overlay: Overlay, opacity_256: int) -> tuple[np.ndarray, np.ndarray]:

@@ -53,3 +53,52 @@ def test_blend_touches_only_the_overlay_region() -> None:
 def test_format_of_picks_the_nearest_aspect() -> None:
     assert [tx.format_of(s) for s in ((1080, 1920), (500, 500), (1920, 1080))] == [
         "9:16", "1:1", "16:9"]
+
+
+LONG_NAME = ("Northbean Reserve Single-Origin Ethiopian Yirgacheffe Nitro Cold Brew Coffee "
+             "with Oat Milk, a Twelve-Pack of Tall Cans!!")
+
+
+def _words_kept_whole(lines: list[str], text: str) -> bool:
+    """The lines are the text's words in order, each whole or hyphen-split, with at most a
+    trailing ellipsis after a whole word."""
+    joined = " ".join(lines).replace("- ", "").replace("-\n", "")
+    if joined.endswith(tx.ELLIPSIS):
+        kept = joined.removesuffix(tx.ELLIPSIS).split()
+        return kept == text.split()[:len(kept)]
+    return joined.split() == text.split()
+
+
+@pytest.mark.parametrize("size", [(720, 1280), (720, 720), (1280, 720), (360, 640)])
+def test_a_120_character_name_is_wrapped_or_shrunk_never_cut_at_the_edge(
+    size: tuple[int, int]
+) -> None:
+    assert len(LONG_NAME) == 120
+    left, top, right, bottom = tx.safe_box(size)
+    for overlay in (tx.brand_tag(LONG_NAME, size),
+                    tx.end_card(LONG_NAME, "Shop now", size, (232, 72, 85)),
+                    tx.caption(LONG_NAME, size), tx.headline(LONG_NAME, size)):
+        h, w = overlay.rgba.shape[:2]
+        assert left <= overlay.x and overlay.x + w <= right
+        assert 0 <= overlay.y and overlay.y + h <= size[1]
+    start = max(16, int(min(size) * 0.085))
+    fitted = tx.fit_text(LONG_NAME, right - left, 3, start, max(12, int(start * 0.5)), 22)
+    assert all(fitted.font.getlength(line) + 2 * fitted.stroke + 2 <= right - left
+               for line in fitted.lines)
+    assert len(fitted.lines) <= 3 and _words_kept_whole(fitted.lines, LONG_NAME)
+
+
+def test_fit_text_shrinks_before_it_drops_words() -> None:
+    fitted = tx.fit_text(LONG_NAME, 600, 3, 60, 20)
+    assert fitted.font.size < 60 and len(fitted.lines) <= 3
+    assert not fitted.lines[-1].endswith(tx.ELLIPSIS)  # fits whole at a smaller size
+    squeezed = tx.fit_text(LONG_NAME, 200, 2, 40, 30)
+    assert squeezed.lines[-1].endswith(tx.ELLIPSIS) and _words_kept_whole(squeezed.lines,
+                                                                           LONG_NAME)
+
+
+def test_a_word_wider_than_the_line_is_hyphenated_not_cut() -> None:
+    font = tx.font(40)
+    lines = tx.wrap("Supercalifragilisticexpialidocious", font, 150)
+    assert len(lines) > 1 and all(font.getlength(line) <= 150 for line in lines)
+    assert "".join(line.removesuffix("-") for line in lines) == "Supercalifragilisticexpialidocious"
