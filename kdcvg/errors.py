@@ -41,3 +41,18 @@ class RetrievalError(KdcvgError):
 
 class GenerationError(KdcvgError):
     """An ad could not be generated (bad job, missing reference, backend failure)."""
+
+
+class NoReferenceError(GenerationError):
+    """A selling point has no reference clip at all: the scene may fall back (stills, text).
+
+    Args:
+        message: the one-line reason.
+        selling_point_id: the selling point's id.
+        text: the selling point's text.
+    """
+
+    def __init__(self, message: str, selling_point_id: str | None = None, text: str = "") -> None:
+        super().__init__(message)
+        self.selling_point_id = selling_point_id
+        self.text = text

@@ -34,6 +34,9 @@ SourceOption = Annotated[str, typer.Option("--references", help="Reference sourc
                                            "(the trained retriever), curated (EXPRESSES links), "
                                            "or auto (sar when trained for this graph, else "
                                            "curated; the sidecar records which).")]
+StrictOption = Annotated[bool, typer.Option(
+    "--strict", help="Fail when a selling point has no reference, instead of falling back to "
+    "the product's photos, then a designed text scene.")]
 
 
 def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str, Any]:
@@ -56,14 +59,24 @@ def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str
     return options
 
 
-def _source(name: str, store: Any) -> Any:
+def _source(name: str, store: Any, strict: bool = False) -> Any:
+    from kdcvg.generation.fallback import FallbackReferences
     from kdcvg.generation.references import reference_source
 
     if name in ("curated", "auto"):
         from kdcvg.graph.embeddings import default_embedder
 
-        return reference_source(name, store, embedder_factory=default_embedder)
-    return reference_source(name, store)
+        source = reference_source(name, store, embedder_factory=default_embedder)
+    else:
+        source = reference_source(name, store)
+    return FallbackReferences(source, store, strict=strict)
+
+
+def fallback_lines(record: dict[str, Any]) -> list[str]:
+    """One line per scene of an ad that fell back, saying how and why."""
+    return [f"scene {f['index'] + 1} ({f['text']!r}) fell back to "
+            f"{'a photo of the product' if f['fallback'] == 'still' else 'a designed text scene'}"
+            f": {f['reason']}" for f in record.get("fallbacks", [])]
 
 
 @generate_app.command("ad")
@@ -85,6 +98,7 @@ def ad(
     option: OptionsOption = None,
     clip_model: ClipModelOption = None,
     references: SourceOption = "auto",
+    strict: StrictOption = False,
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
@@ -108,7 +122,7 @@ def ad(
     ) as bar:
         task = bar.add_task("frames", total=None)
         record = generate_ad(
-            store, job, out, source=_source(references, store), size=frame_size,
+            store, job, out, source=_source(references, store, strict), size=frame_size,
             clip_model=clip_model,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -120,6 +134,8 @@ def ad(
                f"{m.get('motion_smoothness')}, temporal consistency "
                f"{m.get('temporal_consistency')}, motion fidelity {m.get('motion_fidelity')}, "
                f"CLIP score {m.get('clip_score') if m.get('clip_score') is not None else 'n/a'}")
+    for line in fallback_lines(record):
+        typer.echo(line)
 
 
 @generate_app.command("batch")
@@ -134,6 +150,7 @@ def batch(
                                            "are bad (otherwise nothing runs).")] = False,
     clip_model: ClipModelOption = None,
     references: SourceOption = "auto",
+    strict: StrictOption = False,
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
@@ -163,7 +180,7 @@ def batch(
 
         summary = run_batch(store, jobs, out, workers=workers, skip_bad=skip_bad,
                             clip_model=str(clip_model) if clip_model else None,
-                            source=_source(references, store), progress=hook)
+                            source=_source(references, store, strict), progress=hook)
     table = Table(title=f"{jobs.name} -> {out}")
     for column in ("row", "job", "state", "detail"):
         table.add_column(column)

@@ -7,6 +7,12 @@ orbit-like parallax), fits it to the frame by smart crop plus a blurred
 backdrop, writes the selling point over it, crossfades to the next scene and
 closes on a card with the product name and a call to action.
 
+A still (a product photo, or a static clip) is given the camera move its selling
+point SUGGESTS (`Scene.suggested`) when it names one. A designed text scene (a
+fallback with no reference at all, `Scene.fallback == "text"`) is drawn here: the
+brand's colours as a soft textured backdrop, moved gently, with the selling point
+as a headline.
+
 Frames are produced one at a time; a scene's source frames are decoded when the
 scene starts and dropped when it ends, so memory stays bounded by one or two
 scenes whatever the ad's length.
@@ -106,24 +112,81 @@ def _accent(product_id: str) -> tuple[int, int, int]:
     return tx.ACCENTS[digest[0] % len(tx.ACCENTS)]
 
 
+# object motions a camera move can stand for on a still: what falls is shown by a tilt
+# up (the scene moves down), what rises by a tilt down, a reveal by pulling back
+OBJECT_MOVES = {"pour": "tilt_up", "drip": "tilt_up", "rise": "tilt_down", "slide": "pan_right",
+                "spin": "orbit", "unbox": "zoom_out", "reveal": "zoom_out", "spray": "zoom_in",
+                "splash": "zoom_in", "blend": "zoom_in", "slice": "pan_right"}
+
+
+def move_for(pattern: str) -> str | None:
+    """The camera move that renders motion pattern `pattern` on a still, or None."""
+    key = pattern.lower().replace("-", "_").replace(" ", "_")
+    for move in CAMERA_MOVES:
+        if move in key:
+            return move
+    if "zoom" in key:
+        return "zoom_in"
+    if "pan" in key or "truck" in key:
+        return "pan_right"
+    if "tilt" in key:
+        return "tilt_up"
+    if "orbit" in key or "arc" in key or "parallax" in key or "rotat" in key:
+        return "orbit"
+    return OBJECT_MOVES.get(key)
+
+
 def _camera_move(scene: Scene, index: int, seed: int) -> str:
-    """The camera move a static clip gets: its strongest retrieved motion pattern, if any."""
-    for ref in scene.references[:1]:
-        for name, _ in ref.motion_patterns:
-            key = name.lower().replace("-", "_").replace(" ", "_")
-            for move in CAMERA_MOVES:
-                if move in key:
-                    return move
-            if "zoom" in key:
-                return "zoom_in"
-            if "pan" in key or "truck" in key:
-                return "pan_right"
-            if "tilt" in key:
-                return "tilt_up"
-            if "orbit" in key or "arc" in key or "parallax" in key or "rotat" in key:
-                return "orbit"
+    """The camera move a still gets: from the patterns its selling point suggests (for a
+    photo or a designed scene) or its own retrieved patterns (a static clip), if any."""
+    own = [name for ref in scene.references[:1] for name, _ in ref.motion_patterns]
+    suggested = [name for name, _ in scene.suggested]
+    ordered = suggested + own if scene.fallback or not own else own + suggested
+    for name in ordered:
+        move = move_for(name)
+        if move is not None:
+            return move
     defaults = ("zoom_in", "pan_right", "orbit", "zoom_out", "pan_left")
     return defaults[(index + seed) % len(defaults)]
+
+
+def designed_backdrop(
+    palette: tuple[tuple[int, int, int], ...], size: tuple[int, int], seed: int
+) -> np.ndarray:
+    """A designed scene's backdrop: a diagonal gradient of the brand colours with soft
+    circles and a fine grain, so that a camera move over it reads as motion.
+
+    Args:
+        palette: one or more RGB colours, most important first.
+        size: (width, height) of the backdrop.
+        seed: the circles' layout.
+
+    Returns:
+        (height, width, 3) uint8.
+    """
+    import cv2
+
+    w, h = size
+    first = np.asarray(palette[0], dtype=np.float32)
+    second = (np.asarray(palette[1], dtype=np.float32) if len(palette) > 1
+              else first * 0.45)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = ((xx / max(1, w - 1)) * 0.4 + (yy / max(1, h - 1)) * 0.6)[..., None]
+    img = first * (1.0 - t) + second * t
+    img = img * 0.8  # a darker backdrop keeps white headlines legible
+    rng = np.random.default_rng(seed)
+    layer = np.zeros_like(img)
+    colours = [np.asarray(c, dtype=np.float32) for c in palette] + [np.full(3, 255.0)]
+    for _ in range(18):
+        c = colours[int(rng.integers(len(colours)))]
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        radius = int(rng.uniform(0.04, 0.16) * min(w, h))
+        cv2.circle(layer, centre, radius, [float(v) for v in c], -1, lineType=cv2.LINE_AA)
+    layer = cv2.GaussianBlur(layer, (0, 0), max(1.0, min(w, h) * 0.01))
+    mask = (layer.max(axis=2, keepdims=True) > 0).astype(np.float32) * 0.35
+    img = img * (1.0 - mask) + layer * mask
+    img += rng.normal(0.0, 5.0, img.shape[:2])[..., None].astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 class ComposeGenerator:
@@ -145,6 +208,8 @@ class ComposeGenerator:
         if not scenes:
             raise GenerationError("an ad needs at least one scene (selling point)")
         for i, scene in enumerate(scenes):
+            if scene.fallback == "text":
+                continue  # a designed scene needs no reference
             if not scene.references:
                 raise GenerationError(
                     f"scene {i + 1} ({scene.text!r}) has no reference clip to compose from"
@@ -200,8 +265,8 @@ class ComposeGenerator:
             "scenes": [
                 {"index": s.index, "text": s.scene.text,
                  "selling_point_id": s.scene.selling_point_id,
-                 "clip_id": s.scene.references[0].clip_id, "start_frame": s.start,
-                 "end_frame": s.end}
+                 "clip_id": s.scene.references[0].clip_id if s.scene.references else None,
+                 "fallback": s.scene.fallback, "start_frame": s.start, "end_frame": s.end}
                 for s in shots
             ],
         }
@@ -212,9 +277,24 @@ class ComposeGenerator:
     # -- scene preparation ---------------------------------------------------------------
 
     def _prepare(
-        self, shot: _Shot, job: AdJob, size: tuple[int, int], settings: ComposeSettings
+        self, shot: _Shot, job: AdJob, size: tuple[int, int], settings: ComposeSettings,
+        product: ProductInfo,
     ) -> None:
-        """Decode the scene's source segment and decide its mode and crop."""
+        """Decode the scene's source segment (or draw a designed one); decide mode and crop."""
+        if shot.scene.fallback == "text":
+            palette = shot.scene.palette or (_accent(product.id),)
+            w, h = size
+            scale = min(1.0, 1024 / max(w, h)) * 1.3  # room for the camera to move
+            backdrop = designed_backdrop(palette, (int(w * scale) // 2 * 2,
+                                                   int(h * scale) // 2 * 2),
+                                         job.seed * 7919 + shot.index)
+            shot.frames = [backdrop]
+            shot.mode = _camera_move(shot.scene, shot.index, job.seed)
+            if shot.mode == "orbit":  # a designed scene moves gently
+                shot.mode = "zoom_in"
+            bh, bw = backdrop.shape[:2]
+            shot.crop = crop_window(shot.frames, (bw, bh), size, max_loss=MOVE_CROP_LOSS)
+            return
         ref = shot.scene.references[0]
         try:
             info = video.probe(ref.uri)
@@ -285,8 +365,10 @@ class ComposeGenerator:
             layers = []
             for shot in live:
                 if not shot.frames:
-                    self._prepare(shot, job, size, settings)
-                    shot.caption = tx.caption(shot.scene.text, size)
+                    self._prepare(shot, job, size, settings, product)
+                    shot.caption = (tx.headline(shot.scene.text, size)
+                                    if shot.scene.fallback == "text"
+                                    else tx.caption(shot.scene.text, size))
                     metadata["scenes"][shot.index].update(
                         mode=shot.mode, source_start_frame=shot.source_start,
                         source_frames=len(shot.frames), crop=list(shot.crop))

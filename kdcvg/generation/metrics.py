@@ -16,7 +16,8 @@ decoded MP4 (so they describe what the viewer gets, encoder included):
   selling point, only with a local CLIP folder; otherwise recorded as not computed.
 - motion fidelity: per scene, the cosine between the motion-pattern scores of the
   output and of its target: the reference clip's descriptor when the scene kept the
-  clip's own motion, the camera move (one-hot) when it gave a still clip one.
+  clip's own motion, the camera move (one-hot) when it gave a still one (a static clip,
+  a product photo, or a designed text scene, which has no reference at all).
 """
 
 from __future__ import annotations
@@ -218,16 +219,16 @@ def _fidelity(
     rows = metadata.get("scenes") or [{} for _ in scenes]
     out: list[dict[str, Any]] = []
     for i, scene in enumerate(scenes):
-        if len(frames[i]) < 2 or not scene.references:
+        mode = rows[i].get("mode", "clip") if i < len(rows) else "clip"
+        if len(frames[i]) < 2 or (mode == "clip" and not scene.references):
             out.append({"index": i, "fidelity": None, "reason": "too few frames or no reference"})
             continue
         scores = motion.pattern_scores(motion.describe_frames(frames[i], fps))
-        mode = rows[i].get("mode", "clip") if i < len(rows) else "clip"
-        ref = scene.references[0]
         if mode != "clip":
             target = {mode: 1.0}
             target_name = mode
         else:
+            ref = scene.references[0]
             if ref.motion is not None and len(ref.motion) == motion.MOTION_DIM:
                 descriptor = np.asarray(ref.motion, dtype=np.float32)
             else:

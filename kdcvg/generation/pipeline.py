@@ -23,6 +23,7 @@ from kdcvg.errors import GenerationError
 from kdcvg.generation import outputs
 from kdcvg.generation.backends import BACKENDS, get_generator
 from kdcvg.generation.base import DURATIONS_S, FORMATS, AdJob, ProgressCallback
+from kdcvg.generation.fallback import FallbackReferences
 from kdcvg.generation.references import CuratedReferences, ReferenceSource, load_product
 from kdcvg.retrieval.scenes import ProductInfo, Scene
 
@@ -111,13 +112,18 @@ def check_job(job: AdJob) -> None:
 
 
 def prepare_job(
-    store: Any, job: AdJob, source: ReferenceSource | None = None, k: int = DEFAULT_K
+    store: Any, job: AdJob, source: ReferenceSource | None = None, k: int = DEFAULT_K,
+    strict: bool = False,
 ) -> PreparedJob:
     """Read the product and retrieve each selling point's references.
 
+    A selling point with no reference falls back to the product's photos, then to a
+    designed text scene (`FallbackReferences`), unless `strict`; a source that is
+    already a `FallbackReferences` keeps its own `strict`.
+
     Raises:
-        GenerationError: bad job fields, unknown product, a selling point with nothing
-            retrieved.
+        GenerationError: bad job fields, unknown product, an unknown selling point; in
+            strict mode, a selling point with nothing retrieved (`NoReferenceError`).
     """
     check_job(job)
     started = time.perf_counter()
@@ -129,8 +135,27 @@ def prepare_job(
         # backends that cache (MR-LoRAs) keep their files in the store folder
         job = replace(job, options={**job.options, "home": str(store.home)})
     product = load_product(store, job.product_id)
+    if not isinstance(source, FallbackReferences):
+        source = FallbackReferences(source, store, strict)
+    source = source.for_ad()  # each photo of the product once per ad
     scenes = tuple(source.scene(product, str(sp).strip(), k) for sp in job.selling_points)
     return PreparedJob(job, product, scenes, source.describe(), time.perf_counter() - started)
+
+
+def scene_records(scenes: tuple[Scene, ...]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The sidecar's scenes (references, suggested motion, fallback) and its fallbacks list."""
+    rows = outputs.scenes_record(scenes)
+    fallbacks = []
+    for i, (row, scene) in enumerate(zip(rows, scenes, strict=True)):
+        row["suggested_motion"] = [list(p) for p in scene.suggested]
+        row["fallback"] = scene.fallback
+        if scene.fallback:
+            row["fallback_reason"] = scene.fallback_reason
+            row["palette"] = [list(c) for c in scene.palette]
+            fallbacks.append({"index": i, "selling_point_id": scene.selling_point_id,
+                              "text": scene.text, "fallback": scene.fallback,
+                              "reason": scene.fallback_reason})
+    return rows, fallbacks
 
 
 def render_job(
@@ -168,6 +193,7 @@ def render_job(
             metrics = measure_video(paths.video, prepared.scenes, generated.metadata,
                                     clip_model=clip_model)
         metrics_s = time.perf_counter() - t
+        scenes, fallbacks = scene_records(prepared.scenes)
         record = {
             "schema": outputs.SIDECAR_SCHEMA,
             "video": paths.video.name,
@@ -177,7 +203,8 @@ def render_job(
                     "backend": job.backend, "options": dict(job.options)},
             "product": prepared.product.__dict__,
             "output": written | {"duration_s": round(written["frames"] / written["fps"], 3)},
-            "scenes": outputs.scenes_record(prepared.scenes),
+            "scenes": scenes,
+            "fallbacks": fallbacks,
             "references": prepared.source,
             "backend": {"name": job.backend, "metadata": generated.metadata},
             "metrics": metrics,
@@ -205,12 +232,13 @@ def generate_ad(
     clip_model: str | Path | None = None,
     progress: ProgressCallback | None = None,
     on_prepared: Callable[[PreparedJob], None] | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Prepare and render one ad; see `prepare_job` and `render_job`."""
     check_job(job)
     outputs.check_output(out)
     output_size(job, size)
-    prepared = prepare_job(store, job, source)
+    prepared = prepare_job(store, job, source, strict=strict)
     if on_prepared is not None:
         on_prepared(prepared)
     return render_job(prepared, out, size=size, clip_model=clip_model, progress=progress)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kdcvg.errors import GenerationError
+from kdcvg.errors import GenerationError, NoReferenceError
 from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene, with_distortions
 from kdcvg.retrieval.source import SarReferences
 
@@ -112,9 +112,10 @@ class CuratedReferences:
             sp_id, text = self._match_text(product, selling_point), selling_point
         refs = self.store.query("generate_curated_references", selling_point=sp_id, k=k)
         if not refs:
-            raise GenerationError(
+            raise NoReferenceError(
                 f"selling point {sp_id!r} ({text!r}) of product {product.id!r} has no curated "
-                "reference clip: curate an EXPRESSES link from a clip to it, or train SAR"
+                "reference clip: curate an EXPRESSES link from a clip to it, or train SAR",
+                selling_point_id=sp_id, text=text,
             )
         references = with_distortions(self.store, [_reference(r) for r in refs])
         return Scene(text=text, selling_point_id=sp_id, references=references)

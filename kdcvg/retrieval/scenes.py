@@ -50,11 +50,27 @@ class Reference:
 
 @dataclass(frozen=True)
 class Scene:
-    """One selling point of the ad and the references retrieved for it."""
+    """One selling point of the ad and the references retrieved for it.
+
+    Args:
+        text: the selling point as the viewer reads it.
+        selling_point_id: its SellingPoint id (None for free text).
+        references: best first.
+        suggested: (motion pattern, score) pairs the selling point SUGGESTS, curated
+            links first, then strongest; a still is animated with the camera move they name.
+        fallback: None when the references were retrieved for the selling point; "still"
+            (the product's photos) or "text" (a designed text scene) when nothing was.
+        fallback_reason: why the scene fell back.
+        palette: brand colours (RGB) of a designed text scene, from the product's photos.
+    """
 
     text: str
     selling_point_id: str | None
     references: tuple[Reference, ...]
+    suggested: tuple[tuple[str, float], ...] = ()
+    fallback: str | None = None
+    fallback_reason: str = ""
+    palette: tuple[tuple[int, int, int], ...] = ()
 
 
 def with_distortions(store: Any, references: Sequence[Reference]) -> tuple[Reference, ...]:

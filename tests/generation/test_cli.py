@@ -44,7 +44,7 @@ def test_generate_ad_writes_video_poster_and_sidecar(served, tmp_path: Path) -> 
 
 def test_generate_ad_errors_are_one_line(served, tmp_path: Path) -> None:
     result = runner.invoke(app, ["generate", "ad", "--product", PRODUCT, "-s", SP_EMPTY,
-                                 "--out", str(tmp_path / "ad.mp4"), *served])
+                                 "--strict", "--out", str(tmp_path / "ad.mp4"), *served])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: selling point 'sp-empty' ('Lifetime warranty') of product 'p-aqua' has no "
@@ -62,7 +62,8 @@ def test_generate_batch_then_report(served, tmp_path: Path) -> None:
                     f"one,{PRODUCT},{SP_POUR}|{SP_COLD},180x320\n"
                     f"two,{PRODUCT},{SP_EMPTY},180x320\n")
     out = tmp_path / "batch"
-    result = runner.invoke(app, ["generate", "batch", str(jobs), "--out", str(out), *served])
+    result = runner.invoke(app, ["generate", "batch", str(jobs), "--out", str(out), "--strict",
+                                 *served])
     assert result.exit_code == 1  # one job failed
     assert "1 done, 0 skipped, 1 failed" in result.output
     assert "has no curated reference clip" in result.output  # the reason in the summary table
@@ -93,3 +94,24 @@ def test_generate_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("ad", "batch", "report"):
         assert command in result.output
+
+
+def test_without_strict_a_scene_with_no_reference_falls_back_and_exits_0(
+    served, tmp_path: Path
+) -> None:
+    out = tmp_path / "ad.mp4"
+    result = runner.invoke(app, ["generate", "ad", "--product", PRODUCT, "-s", SP_POUR, "-s",
+                                 SP_EMPTY, "--size", "180x320", "--out", str(out), *served])
+    assert result.exit_code == 0, result.output
+    assert ("scene 2 ('Lifetime warranty') fell back to a designed text scene: selling point "
+            "'sp-empty'") in result.output
+    assert json.loads(out.with_suffix(".json").read_text())["fallbacks"][0]["fallback"] == "text"
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("id,product,selling_points,size\n"
+                    f"one,{PRODUCT},{SP_EMPTY},180x320\n")
+    result = runner.invoke(app, ["generate", "batch", str(jobs), "--out", str(tmp_path / "b"),
+                                 *served])
+    assert result.exit_code == 0, result.output
+    assert "1 done, 0 skipped, 0 failed" in result.output
+    sidecar = json.loads((tmp_path / "b" / "one.json").read_text())
+    assert [f["fallback"] for f in sidecar["fallbacks"]] == ["text"]

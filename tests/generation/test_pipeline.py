@@ -94,8 +94,9 @@ def test_same_seed_gives_identical_bytes(ackb, tmp_path: Path) -> None:
 ])
 def test_bad_jobs_fail_clearly_and_write_nothing(ackb, tmp_path: Path, job: AdJob,
                                                  message: str) -> None:
+    # strict: a selling point without references is an error, not a fallback scene
     with pytest.raises(GenerationError) as e:
-        generate_ad(ackb, job, tmp_path / "ad.mp4", size=SMALL)
+        generate_ad(ackb, job, tmp_path / "ad.mp4", size=SMALL, strict=True)
     assert message in str(e.value)
     assert list(tmp_path.glob("ad*")) == [] and list(tmp_path.glob(".ad*")) == []
 
