@@ -14,6 +14,8 @@ import pytest
 
 from kdcvg.errors import GenerationError, ValidationError
 from kdcvg.generation.batch import parse_jobs, run_batch
+from kdcvg.generation.fallback import FallbackReferences
+from kdcvg.generation.references import CuratedReferences
 from kdcvg.media import video
 from tests.generation.adkit import PRODUCT, SP_COLD, SP_EMPTY, SP_POUR, build_ackb
 
@@ -89,7 +91,9 @@ def test_bad_rows_stop_everything_unless_skip_bad(store, tmp_path: Path) -> None
     assert e.value.problems == ["jobs.jsonl row 2: duration 5 s is not one of 6, 15, 30"]
     assert not out.exists()
 
-    summary = run_batch(store, jobs, out, skip_bad=True)
+    # strict: a selling point without references fails its job instead of falling back
+    strict = FallbackReferences(CuratedReferences(store), store, strict=True)
+    summary = run_batch(store, jobs, out, skip_bad=True, source=strict)
     states = {j["id"]: (j["state"], j.get("detail", "")) for j in summary.jobs}
     assert states["good"][0] == "done"
     assert states["row-0002"] == ("failed", "bad row 2: duration 5 s is not one of 6, 15, 30")
