@@ -16,6 +16,9 @@ otherwise `DEFAULT_LINKER` is used. Links are written as
 selling points without curated links, so a curated link is never replaced; a
 selling point's earlier automatic links that the new ranking drops are deleted.
 
+The motion vocabulary (`MOTION_PATTERNS`) is written first when the graph lacks
+some of it, so that a catalogue with no motion knowledge at all can be linked.
+
 Everything but `link_motion` (one read, one write) is a pure function of arrays.
 """
 
@@ -85,6 +88,7 @@ class LinkReport:
     calibrated: bool
     agreement: Agreement | None
     linked_points: int = 0
+    patterns_added: int = 0
     written: int = 0
     deleted: int = 0
     skipped_curated: int = 0
@@ -93,7 +97,8 @@ class LinkReport:
     def as_dict(self) -> dict[str, Any]:
         return {"settings": asdict(self.settings), "calibrated": self.calibrated,
                 "agreement": asdict(self.agreement) if self.agreement else None,
-                "linked_points": self.linked_points, "written": self.written,
+                "linked_points": self.linked_points, "patterns_added": self.patterns_added,
+                "written": self.written,
                 "deleted": self.deleted, "skipped_curated": self.skipped_curated,
                 "without_embedding": self.without_embedding}
 
@@ -203,6 +208,23 @@ def _category_vectors(
     return {n: vectors.get(n, np.zeros(dim, dtype=np.float32)) for n in set(names)}
 
 
+def _ensure_vocabulary(store: Store, embedder: TextEmbedder | None) -> int:
+    """Write the `MOTION_PATTERNS` nodes the graph lacks; returns how many."""
+    from kdcvg.graph.motion_patterns import MOTION_PATTERNS
+
+    if embedder is None:
+        return 0
+    present = {str(r["name"]) for r in store.query("link_motion_patterns")}
+    missing = [m for m in MOTION_PATTERNS if m.name not in present]
+    if not missing:
+        return 0
+    batch = IngestBatch()
+    for m in missing:
+        batch.add_node("MotionPattern", m.row())
+    write_batch(store, batch, embedder)
+    return len(missing)
+
+
 def link_motion(
     store: Store,
     embedder: TextEmbedder | None = None,
@@ -213,16 +235,18 @@ def link_motion(
 
     Args:
         store: the open store.
-        embedder: embeds category names that have no Category node embedding (optional).
+        embedder: embeds the motion patterns the graph lacks (written from
+            `MOTION_PATTERNS`) and category names without an embedding; None: neither.
         selling_points: only these ids (None: every selling point in the graph).
         settings: fixed settings instead of calibrating on the curated links.
 
     Returns:
         The settings used, their agreement with the curated links, and counts.
     """
+    report = LinkReport(settings or DEFAULT_LINKER, False, None)
+    report.patterns_added = _ensure_vocabulary(store, embedder)
     rows = store.query("link_motion_inputs")
     pattern_rows = [r for r in store.query("link_motion_patterns") if r["embedding"] is not None]
-    report = LinkReport(settings or DEFAULT_LINKER, False, None)
     if not pattern_rows:
         return report
     names = [str(r["name"]) for r in pattern_rows]

@@ -46,7 +46,9 @@ def motion_summary(report: object) -> str:
     s = report.settings
     how = ("calibrated on the curated links" if report.calibrated
            else "default settings (too few curated links to calibrate)")
-    lines = [f"motion links: {report.written} automatic SUGGESTS links for "
+    lines = [f"motion vocabulary: {report.patterns_added} motion patterns added"] \
+        if report.patterns_added else []
+    lines += [f"motion links: {report.written} automatic SUGGESTS links for "
              f"{report.linked_points} selling points ({report.deleted} stale removed, "
              f"{report.skipped_curated} curated selling points left alone)",
              f"settings: top {s.top_k}, min cosine {s.min_score}, category weight "
