@@ -195,7 +195,8 @@ class Store:
         user). Neo4j: a READ access-mode transaction, after the server's own plan
         (`EXPLAIN`) says the query only reads (`query_type` 'r') and loads no CSV and
         calls no procedure outside NEO4J_ANALYST_PROCEDURES. The transaction is
-        always rolled back.
+        committed, so that the server's refusal of a write (ArcadeDB checks the right
+        to update a record at commit) reaches the user rather than a silent rollback.
 
         Raises:
             QueryError: the server refuses or rejects the text.
@@ -209,7 +210,12 @@ class Store:
                 try:
                     if self.flavor == "neo4j":
                         _check_neo4j_plan(tx, text, params or {}, what)
-                    return [dict(r) for r in tx.run(text, params or {})]
+                    rows = [dict(r) for r in tx.run(text, params or {})]
+                    # Committed, not rolled back: ArcadeDB checks the update right of
+                    # records changed inside a transaction when it commits, and a rollback
+                    # would hide a write instead of having the server refuse it.
+                    tx.commit()
+                    return rows
                 finally:
                     if not tx.closed():
                         tx.rollback()
