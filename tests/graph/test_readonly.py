@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,21 @@ def test_internal_queries_keep_working_for_the_tool(store, embedder):
     assert store.query("generate_product", product="p-cold-brew")[0]["name"] == "Nitro Cold Brew"
     with pytest.raises(QueryError, match="query sar_clip_texts is internal to kdcvg"):
         store.analyst_query("sar_clip_texts")
+
+
+@pytest.mark.neo4j
+@pytest.mark.skipif(not os.environ.get("NEO4J_URI"),
+                    reason="NEO4J_URI is not set: the Neo4j server tests need a Neo4j 5 server")
+def test_neo4j_refuses_every_attempt_on_the_analyst_surface(secret_file, tmp_path):
+    """On Neo4j: READ transactions and the plan check refuse each attempt; nothing changes."""
+    from kdcvg.config import resolve_store
+    from kdcvg.graph.store import ANALYST, open_store
+
+    config = resolve_store(neo4j_uri=os.environ["NEO4J_URI"])
+    with open_store(config, role=ANALYST) as analyst:
+        before = analyst.run_read("MATCH (n) RETURN count(n) AS n")
+        for text in attempts(secret_file, tmp_path / "none"):
+            with pytest.raises(QueryError) as info:
+                analyst.run_read(text)
+            assert SECRET not in str(info.value)
+        assert analyst.run_read("MATCH (n) RETURN count(n) AS n") == before

@@ -106,11 +106,10 @@ def test_studio_opens_http_read_only_for_the_analyst(tmp_path):
     with EmbeddedServer(tmp_path / "db", studio=True) as server:
         assert server.http_url is not None
 
-        def command(auth: tuple[str, str], sql: str) -> int:
+        def post(auth: tuple[str, str], path: str, body: dict) -> int:
             token = base64.b64encode(":".join(auth).encode()).decode()
             request = urllib.request.Request(
-                f"{server.http_url}/api/v1/command/ackb", method="POST",
-                data=json.dumps({"language": "sql", "command": sql}).encode(),
+                f"{server.http_url}/api/v1/{path}", method="POST", data=json.dumps(body).encode(),
                 headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
@@ -118,10 +117,16 @@ def test_studio_opens_http_read_only_for_the_analyst(tmp_path):
             except urllib.error.HTTPError as e:
                 return e.code
 
+        def command(auth: tuple[str, str], sql: str) -> int:
+            return post(auth, "command/ackb", {"language": "sql", "command": sql})
+
         assert command(server.analyst_auth, "SELECT 1") == 200
         assert command(server.analyst_auth, "CREATE VERTEX TYPE Evil") == 403
         assert command(server.auth, "CREATE VERTEX TYPE Product") == 200
         assert command(server.analyst_auth, "CREATE VERTEX Product SET id = 'evil'") == 403
+        assert command(server.analyst_auth, "IMPORT DATABASE file:///etc/passwd") == 403
+        for server_command in ("create database evil", "drop database ackb", "shutdown"):
+            assert post(server.analyst_auth, "server", {"command": server_command}) == 403
         assert command(("root", "wrong"), "SELECT 1") in (401, 403)
 
 
