@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from kdcvg.errors import StoreError
+from kdcvg.graph.queries import ANALYST
 from kdcvg.graph.schema import EMBEDDING_DIM
 
 EMBEDDED_DATABASE = "ackb"
@@ -352,12 +353,15 @@ class EmbeddedServer:
         security.createUser(json_object(json.dumps(user)))
 
     def write_credentials(self) -> Path:
-        """Store this run's URI and users for other commands, owner-only; removed by `stop`."""
+        """Store this run's URI and users for other commands, owner-only; removed by `stop`.
+
+        Keyed by role (`CURATOR`, `ANALYST`), as `cli_common` asks for them.
+        """
         path = self.root / CREDENTIALS_NAME
         _write_owner_only(path, json.dumps({
             "uri": self.uri, "database": EMBEDDED_DATABASE, "http": self.http_url,
             CURATOR: {"user": EMBEDDED_USER, "password": self.password},
-            ANALYST_USER: {"user": ANALYST_USER, "password": self.analyst_password},
+            ANALYST: {"user": ANALYST_USER, "password": self.analyst_password},
         }))
         return path
 
