@@ -335,13 +335,19 @@ class EmbeddedServer:
                 self._server.start()
             except arcade.ArcadeDBError as e:
                 raise StoreError(f"embedded graph server in {self.root} failed to start: {e}") from e
-            java = self._server._java_server
-            if not self.studio:
-                # ArcadeDB has no setting that keeps its HTTP listener closed: stop it.
-                java.getHttpServer().stopService()
-                self.http_port = None
-            self._create_analyst(java.getSecurity())
-            self.database(EMBEDDED_DATABASE)
+            try:
+                java = self._server._java_server
+                if not self.studio:
+                    # ArcadeDB has no setting that keeps its HTTP listener closed: stop it
+                    # (open for well under a second, on loopback, behind the root password).
+                    java.getHttpServer().stopService()
+                    self.http_port = None
+                self._create_analyst(java.getSecurity())
+                self.database(EMBEDDED_DATABASE)
+            except BaseException:
+                self._server.stop()
+                self._server = None
+                raise
 
     def _create_analyst(self, security: Any) -> None:
         """The analyst user, in the read-only group on every database of this server."""
