@@ -32,6 +32,7 @@ from typing import Any
 from kdcvg.errors import GenerationError
 from kdcvg.generation.diffusion.inversion import _unet_embeds, predict
 from kdcvg.generation.diffusion.pipelines import LoadedPipeline
+from kdcvg.validation import safe_child
 
 # peft target regexes: temporal self-attention queries
 TARGETS = {
@@ -78,7 +79,7 @@ class LoraRecord:
 def lora_dir(home: str | os.PathLike[str], fingerprint: str, clip_id: str) -> Path:
     """`<home>/loras/<fingerprint>/<clip id, made filesystem-safe>`."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", clip_id) or "_"
-    return Path(home) / "loras" / fingerprint / safe
+    return safe_child(Path(home) / "loras", f"{fingerprint}/{safe}")
 
 
 def _target_pairs(loaded: LoadedPipeline, latents: Any, seed: int, n: int) -> list[tuple]:
