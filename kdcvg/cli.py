@@ -16,7 +16,6 @@ from typer.exceptions import TyperException
 
 from kdcvg.errors import KdcvgError
 
-
 LOG_DIR_NAME = "kdcvg-logs"  # under the system temp folder (or $KDCVG_LOG_DIR)
 
 

@@ -145,7 +145,7 @@ def check_number(field: str, value: Any, kind: type = float, lo: float | None = 
         raise InputError(f"{field}: expected {what}, got {shown(value)}")
     result = int(number) if kind is int else number
     if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise InputError(f"{field}: {shown(result) if kind is int else result} is outside "
+        raise InputError(f"{field}: {shown(value) if kind is int else result} is outside "
                          f"[{lo}, {hi}]")
     return result
 

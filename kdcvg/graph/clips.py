@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import KdcvgError, VideoError
-from kdcvg.jsonl import loads
 from kdcvg.graph.motion import (
     DEFAULT_SETTINGS,
     DEFAULT_THRESHOLDS,
@@ -35,6 +33,7 @@ from kdcvg.graph.motion import (
     describe_frames,
     named_fields,
 )
+from kdcvg.jsonl import loads
 from kdcvg.validation import (
     CLIP_NUMBER_BOUNDS,
     NAME_MAX_CHARS,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,8 +81,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, raw record) pairs; raises ValidationError on unreadable files."""
+def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    """(line number, raw record) pairs and (line number, problem) pairs of lines that hold
+    no record; raises ValidationError on unreadable files."""
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -97,12 +97,10 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):  # one object per line, each problem at its own line
         values, bad = parse_lines(text)
-        bad += [(number, f"expected a JSON object, got {type(value).__name__}")
-                for number, value in values if not isinstance(value, dict)]
-        if bad:
-            raise ValidationError([f"{path}:{number}: {reason}" for number, reason in sorted(bad)],
-                                  "malformed JSONL")
-        return values
+        for number, value in values:
+            if not isinstance(value, dict):  # reported with the other problems, at its line
+                bad.append((number, f"expected a JSON object, got {type(value).__name__}"))
+        return [(n, v) for n, v in values if isinstance(v, dict)], sorted(bad)
     if suffix == ".csv":
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
@@ -115,7 +113,7 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 rows.append((reader.line_num, {k: v for k, v in record.items() if v not in ("", None)}))
         except csv.Error as e:
             raise ValidationError([f"{path}: malformed CSV ({e})"], "malformed CSV") from e
-        return rows
+        return rows, []
     raise ValidationError([f"{path}: unknown file type {suffix!r}; expected .csv or .jsonl"],
                           "unsupported file")
 
@@ -288,7 +286,12 @@ def _read_batch(path: Path) -> IngestBatch:
     created_at = now_iso()
     from_csv = path.suffix.lower() == ".csv"
     prefix = f"{path}:"
-    for number, raw in _read_rows(path):
+    rows, unreadable = _read_rows(path)
+    unreadable.reverse()  # popped in line order, each before the records after it
+    for number, raw in rows:
+        while unreadable and unreadable[-1][0] < number:
+            line, problem = unreadable.pop()
+            problems.append(f"{prefix}{line}: {problem}")
         where = prefix + str(number)
         kind = raw.get("type")
         if kind == "link":
@@ -317,6 +320,7 @@ def _read_batch(path: Path) -> IngestBatch:
             continue
         seen[(label, key)] = where
         _add_node_and_implied_links(batch, label, row, where)
+    problems += [f"{prefix}{line}: {problem}" for line, problem in reversed(unreadable)]
     if problems:
         raise ValidationError(problems, f"{path}")
     if not batch.nodes and not batch.links:

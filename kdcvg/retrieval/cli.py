@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from kdcvg.cli_options import id_option, text_option
-
 from kdcvg.graph.cli_common import (
     DbOption,
     JsonOption,

@@ -30,8 +30,12 @@ FIELDS = ("clip", "selling_point", "rating", "clicks", "impressions")
 MAX_COUNT = 1e15  # clicks and impressions: beyond any real campaign, far below float limits
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line, row) pairs of a feedback file; raises ValidationError naming each bad line."""
+def _rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+    """(line, row or the problem that line has) pairs of a feedback file, in line order.
+
+    Raises:
+        ValidationError: the file cannot be read, or a malformed CSV.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
@@ -50,12 +54,10 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
             raise ValidationError(bad, "feedback file")
         return [(n, {k: v for k, v in r.items() if v not in (None, "")}) for n, r in rows]
     values, problems = parse_lines(text)
-    problems += [(n, f"expected a JSON object, got {type(v).__name__}")
-                 for n, v in values if not isinstance(v, dict)]
-    if problems:
-        raise ValidationError([f"{path}:{n}: {reason}" for n, reason in sorted(problems)],
-                              "feedback file")
-    return values
+    rows: list[tuple[int, Any]] = [(n, f"{path}:{n}: {reason}") for n, reason in problems]
+    rows += [(n, v if isinstance(v, dict) else f"{path}:{n}: expected a JSON object, got "
+                                                f"{type(v).__name__}") for n, v in values]
+    return sorted(rows, key=lambda item: item[0])
 
 
 def _number(row: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
@@ -78,6 +80,9 @@ def read_feedback(path: Path, clips: set[str], selling_points: set[str]) -> list
     problems: list[str] = []
     parsed: list[tuple[dict[str, Any], float | None, tuple[float, float] | None]] = []
     for n, row in _rows(path):
+        if isinstance(row, str):
+            problems.append(row)
+            continue
         where = f"{path}:{n}"
         unknown = sorted(set(row) - set(FIELDS))
         if unknown:

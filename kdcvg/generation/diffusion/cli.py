@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from kdcvg.cli_options import id_option
-
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
 
 
