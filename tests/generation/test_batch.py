@@ -229,6 +229,6 @@ def test_job_rows_follow_the_id_number_and_option_rules(tmp_path: Path) -> None:
     assert reasons[12].startswith("is not valid JSON (Expecting property name enclosed in double "
                                   "quotes at column 18; the value "
                                   "does not end on this line")
-    assert reasons[13].startswith("is not valid JSON (Extra data at column 17")
+    assert reasons[13].startswith("is not valid JSON (Extra data at column 16")
     assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13]
     assert all("\n" not in r for r in reasons.values())
