@@ -3,23 +3,29 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 LINT_DIR := tools/cypher-lint
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-fast chromium bench lint setup clean
+.PHONY: demo test test-fast chromium bench lint setup lock clean
 
 setup: $(STAMP)
 
-# torch is installed alone and pinned first: any later package that asks for an
-# unpinned torch then finds it satisfied instead of pulling a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# The whole environment comes from the committed lock, every package pinned with its
+# hashes (torch is the 2.13.0 CPU build); kdcvg itself is then installed editable on top.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerate the lock after changing pyproject.toml (pins already in it are kept;
+# `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release).
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev --strip-extras \
+	  --no-emit-find-links --no-emit-index-url $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
 $(LINT_DIR)/node_modules: $(LINT_DIR)/package.json
 	cd $(LINT_DIR) && npm install --silent --no-audit --no-fund

@@ -40,10 +40,11 @@ def _clips(folder: Path) -> list[Path]:
 
 
 def bench_compose(folder: Path) -> dict[str, float]:
-    from kdcvg.generation import video
-    from kdcvg.generation.base import AdJob, ProductInfo, Reference, Scene
+    from kdcvg.generation.base import AdJob
     from kdcvg.generation.compose import ComposeGenerator
     from kdcvg.generation.outputs import OutputPaths, encode
+    from kdcvg.media import video
+    from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
 
     clips = _clips(folder)
     texts = ("Pours smoothly, never spills a drop", "Glass bottles, 100% recyclable",

@@ -25,12 +25,12 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from kdcvg.generation.base import ProductInfo, Reference
     from kdcvg.generation.diffusion import inversion as inv
     from kdcvg.generation.diffusion import lora, script
     from kdcvg.generation.diffusion.pipelines import load_pipeline
     from kdcvg.generation.diffusion.tiny import save_tiny_pipeline
-    from kdcvg.generation.video import write_mp4
+    from kdcvg.media.video import write_mp4
+    from kdcvg.retrieval.scenes import ProductInfo, Reference
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", default="animatediff", choices=["animatediff", "wan"])

@@ -76,9 +76,10 @@ def main() -> None:
     import torch
 
     from kdcvg.errors import GenerationError
-    from kdcvg.generation.base import AdJob, ProductInfo, Reference, Scene
+    from kdcvg.generation.base import AdJob
     from kdcvg.generation.diffusion.backend import DiffusersGenerator, parse_options
-    from kdcvg.generation.video import write_mp4
+    from kdcvg.media.video import write_mp4
+    from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda")

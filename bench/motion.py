@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kdcvg.generation.video import iter_frames, probe, write_mp4
-from kdcvg.graph.motion import DEFAULT_SETTINGS, analysis_rate, describe_frames, farneback, to_grey
+from kdcvg.media.motion import DEFAULT_SETTINGS, analysis_rate, describe_frames, farneback, to_grey
+from kdcvg.media.video import iter_frames, probe, write_mp4
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT / ".." / "shared" / "data" / "clips"

@@ -1,5 +1,6 @@
 // Returns the products most similar to a product by shared suggested motion patterns and category: product, name, shared, same_category.
 // params: $product (Product id), $limit (how many)
+// surface: analyst
 MATCH (p:Product {id: $product})-[:HAS_SELLING_POINT]->(:SellingPoint)-[:SUGGESTS]->(m:MotionPattern)
       <-[:SUGGESTS]-(:SellingPoint)<-[:HAS_SELLING_POINT]-(other:Product)
 WHERE other <> p

@@ -92,13 +92,16 @@ app = typer.Typer(
     "clips that express a selling point (SAR), and generate ad videos from them (MKR).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help text is plain text: under Rich markup a "[default: 60]" in a help string is
+    # taken for a style tag and vanishes. Sub-apps inherit this from the root.
+    rich_markup_mode=None,
 )
 
 # (module, attribute, command name)
 _SUB_APPS = [
     ("kdcvg.graph.cli", "graph_app", "graph"),
     ("kdcvg.graph.clips_cli", "clips_app", "clips"),
-    ("kdcvg.graph.clips_cli", "demo_app", "demo"),
+    ("kdcvg.demo.cli", "demo_app", "demo"),
     ("kdcvg.retrieval.cli", "sar_app", "sar"),
     ("kdcvg.generation.cli", "generate_app", "generate"),
 ]

@@ -12,6 +12,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Output must not depend on the terminal running the suite: one fixed width, no colour.
+os.environ["COLUMNS"] = "100"
+os.environ["NO_COLOR"] = "1"
+os.environ.pop("FORCE_COLOR", None)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_CLIPS = SHARED / "data" / "clips"

@@ -1,7 +1,8 @@
 """The generation interface every backend implements.
 
 The front end (CLI, batch, outputs, metrics, report) only knows these types, so
-a backend (compose, diffusers) plugs in without changes elsewhere.
+a backend (compose, diffusers) plugs in without changes elsewhere. A backend
+receives the product and the scenes retrieval made (`kdcvg.retrieval.scenes`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 # Output sizes per format. 9:16 is the vertical phone format most ads are cut for.
 FORMATS: dict[str, tuple[int, int]] = {  # name -> (width, height)
@@ -42,49 +45,6 @@ class AdJob:
     seed: int = 0
     backend: str = "compose"
     options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProductInfo:
-    id: str
-    name: str
-    brand: str = ""
-    description: str = ""
-    category: str = ""
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A clip retrieved for a selling point, best first in a scene.
-
-    Args:
-        clip_id: the Clip node id.
-        uri: local path of the clip's video file.
-        caption: the clip's caption.
-        score: retrieval score (higher is better).
-        motion_patterns: (pattern name, score) pairs, strongest first.
-        motion: the clip's motion descriptor, when it has one.
-        distortions: what generators typically get wrong in the clip's motion patterns
-            (`MotionPattern.distortions`, strongest pattern first, no repeats); MKR adds
-            them to the negative prompt.
-    """
-
-    clip_id: str
-    uri: str
-    caption: str
-    score: float
-    motion_patterns: tuple[tuple[str, float], ...] = ()
-    motion: tuple[float, ...] | None = None
-    distortions: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Scene:
-    """One selling point of the ad and the references retrieved for it."""
-
-    text: str
-    selling_point_id: str | None
-    references: tuple[Reference, ...]
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from kdcvg.cli_options import id_option, parse_pairs, text_option
+from kdcvg.generation.diffusion.cli import distill_app
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
 
 generate_app = typer.Typer(
@@ -216,6 +217,4 @@ def report(
 
 
 # MKR's motion-prior distillation lives with the diffusers backend (a light module).
-from kdcvg.generation.diffusion.cli import distill  # noqa: E402
-
-generate_app.command("distill")(distill)
+generate_app.add_typer(distill_app)

@@ -25,9 +25,10 @@ import numpy as np
 
 from kdcvg.errors import GenerationError, VideoError
 from kdcvg.generation import text_overlay as tx
-from kdcvg.generation import video
-from kdcvg.generation.base import AdJob, GeneratedVideo, ProductInfo, ProgressCallback, Scene
+from kdcvg.generation.base import AdJob, GeneratedVideo, ProgressCallback
 from kdcvg.generation.framing import MAX_CROP_LOSS, crop_window, fit_frame
+from kdcvg.media import video
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 CAMERA_MOVES = ("zoom_in", "zoom_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "orbit")
 OPTIONS = ("fps", "cta", "transition", "crossfade_s")

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import GenerationError, VideoError
-from kdcvg.generation import video
-from kdcvg.generation.base import Scene
+from kdcvg.media import video
+from kdcvg.retrieval.scenes import Scene
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def measure(
     """
     import cv2
 
-    from kdcvg.graph import motion
+    from kdcvg.media import motion
 
     try:
         info = video.probe(path)
@@ -213,7 +213,7 @@ def _scene_spans(metadata: dict[str, Any], count: int, frames: int) -> list[tupl
 def _fidelity(
     scenes: Sequence[Scene], metadata: dict[str, Any], frames: list[list[np.ndarray]], fps: float
 ) -> dict[str, Any]:
-    from kdcvg.graph import motion
+    from kdcvg.media import motion
 
     rows = metadata.get("scenes") or [{} for _ in scenes]
     out: list[dict[str, Any]] = []

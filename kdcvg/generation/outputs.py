@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import GenerationError, VideoError
-from kdcvg.generation import video
-from kdcvg.generation.base import GeneratedVideo, Scene
+from kdcvg.generation.base import GeneratedVideo
 from kdcvg.generation.framing import crop_window, fit_frame
+from kdcvg.media import video
+from kdcvg.retrieval.scenes import Scene
 
 SIDECAR_SCHEMA = "kdcvg.ad/1"
 PACKAGES = ("kdcvg", "numpy", "av", "opencv-python-headless", "pillow", "torch", "diffusers",

@@ -22,8 +22,9 @@ from typing import Any
 from kdcvg.errors import GenerationError
 from kdcvg.generation import outputs
 from kdcvg.generation.backends import BACKENDS, get_generator
-from kdcvg.generation.base import DURATIONS_S, FORMATS, AdJob, ProductInfo, ProgressCallback, Scene
+from kdcvg.generation.base import DURATIONS_S, FORMATS, AdJob, ProgressCallback
 from kdcvg.generation.references import CuratedReferences, ReferenceSource, load_product
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 DEFAULT_K = 3  # references kept per scene (the first is rendered, all are recorded)
 MAX_SCENES = 6

@@ -1,7 +1,8 @@
 """Where an ad's reference clips come from: the `ReferenceSource` protocol.
 
-`CuratedReferences` reads curated `EXPRESSES` links through a named query; the
-SAR retriever implements the same protocol with its learned ranking. Every graph
+`CuratedReferences` reads curated `EXPRESSES` links through a named query;
+`kdcvg.retrieval.source.SarReferences` implements the same protocol with SAR's
+learned ranking. Every graph
 read generation needs (product, selling points, references) happens here, in
 the process that holds the store, so that renderers receive plain data: the
 references carry their motion patterns' distortions (`with_distortions`), which
@@ -10,24 +11,16 @@ MKR puts in the negative prompt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from importlib import import_module
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import ProductInfo, Reference, Scene
+from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene, with_distortions
+from kdcvg.retrieval.source import SarReferences
 
 MIN_TEXT_MATCH = 0.5  # cosine a free-text selling point needs to borrow a selling point's clips
-
-# name -> "module:factory"; a factory takes (store, **settings) and returns a ReferenceSource
-SOURCES: dict[str, str] = {
-    "auto": "kdcvg.generation.references:auto_references",
-    "curated": "kdcvg.generation.references:CuratedReferences",
-    "sar": "kdcvg.retrieval.source:SarReferences",
-}
 
 
 class ReferenceSource(Protocol):
@@ -76,24 +69,6 @@ def _reference(row: dict[str, Any]) -> Reference:
         score=float(row["weight"]) if row.get("weight") is not None else 1.0,
         motion_patterns=patterns,
         motion=tuple(float(x) for x in motion) if motion else None,
-    )
-
-
-def with_distortions(store: Any, references: Sequence[Reference]) -> tuple[Reference, ...]:
-    """The references with `distortions` filled from their motion patterns in the graph.
-
-    One `mkr_distortions` query for all of them. A reference's distortions follow its
-    patterns' order (strongest first), each pattern's in the order recorded, without repeats.
-    """
-    names = sorted({name for r in references for name, _ in r.motion_patterns})
-    if not names:
-        return tuple(references)
-    recorded = {str(row["pattern"]): [str(d) for d in row["distortions"] or []]
-                for row in store.query("mkr_distortions", patterns=names)}
-    return tuple(
-        replace(r, distortions=tuple(dict.fromkeys(
-            d for name, _ in r.motion_patterns for d in recorded.get(name, []))))
-        for r in references
     )
 
 
@@ -179,20 +154,20 @@ def auto_references(store: Any, embedder_factory: Callable[[], Any] | None = Non
         return curated
 
 
+# name -> factory; a factory takes (store, **settings) and returns a ReferenceSource
+SOURCES: dict[str, Callable[..., ReferenceSource]] = {
+    "auto": auto_references,
+    "curated": CuratedReferences,
+    "sar": SarReferences,
+}
+
+
 def reference_source(name: str, store: Any, **settings: Any) -> ReferenceSource:
     """The reference source called `name` ("curated", or "sar" once SAR is trained).
 
     Raises:
-        GenerationError: unknown name, or the source's module is not installed.
+        GenerationError: unknown name.
     """
     if name not in SOURCES:
         raise GenerationError(f"unknown reference source {name!r}; known: {', '.join(SOURCES)}")
-    module_name, attr = SOURCES[name].split(":")
-    try:
-        factory = getattr(import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise GenerationError(
-            f"reference source {name!r} is not available ({module_name}:{attr}: {e})"
-        ) from e
-    source: ReferenceSource = factory(store, **settings)
-    return source
+    return SOURCES[name](store, **settings)

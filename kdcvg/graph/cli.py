@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import signal
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +15,8 @@ import typer
 
 from kdcvg.cli_options import parse_pairs
 from kdcvg.errors import ValidationError
-from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_from_options
+from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_config, store_from_options
+from kdcvg.graph.queries import ANALYST
 
 graph_app = typer.Typer(help="Curate and query the knowledge graph (ACKB).", no_args_is_help=True)
 
@@ -76,8 +79,8 @@ def init(db: DbOption = None, neo4j: Neo4jOption = None) -> None:
 
 @graph_app.command()
 def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False) -> None:
-    """Counts per label and relationship type, and embedding coverage."""
-    with store_from_options(db, neo4j) as store:
+    """Counts per label and relationship type, and embedding coverage (as the analyst)."""
+    with store_from_options(db, neo4j, ANALYST) as store:
         result = store.stats()  # type: ignore[attr-defined]
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -92,11 +95,11 @@ def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = 
 
 @graph_app.command()
 def queries() -> None:
-    """List the named queries in cypher/ with what they return and their parameters."""
-    from kdcvg.graph.queries import list_queries
+    """List the analyst queries in cypher/ with what they return and their parameters."""
+    from kdcvg.graph.store import analyst_queries
 
     print_rows([{"name": q.name, "params": ", ".join(q.params), "returns": q.description}
-                for q in list_queries() if not q.name.startswith(("ingest_", "schema_"))],
+                for q in analyst_queries()],
                False, "named queries")
 
 
@@ -106,17 +109,17 @@ def query(
     param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Run a named query and print its rows."""
+    """Run a named analyst query (see `graph queries`) as the read-only analyst and print its rows."""
     from kdcvg.errors import QueryError
-    from kdcvg.graph.queries import load_query
+    from kdcvg.graph.store import load_analyst_query
 
     params = _parse_params(param)
-    named = load_query(name)
+    named = load_analyst_query(name)
     missing = [p for p in named.params if p not in params]
     if missing:
         raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
-    with store_from_options(db, neo4j) as store:
-        rows = store.query(name, **params)  # type: ignore[attr-defined]
+    with store_from_options(db, neo4j, ANALYST) as store:
+        rows = store.analyst_query(name, **params)  # type: ignore[attr-defined]
     print_rows(rows, as_json, name)
 
 
@@ -126,8 +129,8 @@ def cypher(
     param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Run ad-hoc read-only Cypher (writes are refused; nothing is committed)."""
-    with store_from_options(db, neo4j) as store:
+    """Run ad-hoc Cypher as the read-only analyst (the server refuses writes and file reads)."""
+    with store_from_options(db, neo4j, ANALYST) as store:
         rows = store.cypher(text, _parse_params(param))  # type: ignore[attr-defined]
     print_rows(rows, as_json)
 
@@ -158,7 +161,13 @@ def ingest(
     if problems:
         raise ValidationError(problems, "ingest")
     reports = {}
-    with store_from_options(db, neo4j) as store:
+    target = store_config(db, neo4j)
+    with ExitStack() as stack:
+        if dry_run and target.neo4j_uri is None and not target.db.exists():
+            # No database yet, so it is empty: compare against an empty one in a throwaway
+            # folder rather than create the user's folder in a run that must leave no trace.
+            db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdcvg-dry-run-")))
+        store = stack.enter_context(store_from_options(db, neo4j))
         for path, batch in batches:
             if dry_run:
                 reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]
@@ -251,25 +260,32 @@ def _interrupt(*_: object) -> None:
 def serve(
     db: DbOption = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Bolt port on 127.0.0.1.")] = 7687,
+    studio: Annotated[bool, typer.Option("--studio", help="Also open ArcadeDB's HTTP API (and Studio, "
+                                         "where installed) on a loopback port; log in as the "
+                                         "read-only analyst.")] = False,
 ) -> None:
     """Run the embedded server in the foreground so several commands can share it (Ctrl-C stops)."""
     from kdcvg.config import resolve_store
-    from kdcvg.graph.server import EMBEDDED_DATABASE, EmbeddedServer
+    from kdcvg.graph.server import ANALYST_USER, EMBEDDED_DATABASE, EmbeddedServer
     from kdcvg.graph.store import open_store
 
     config = resolve_store(db=db or resolve_store().db)
-    server = EmbeddedServer(config.db, bolt_port=port).start()
+    server = EmbeddedServer(config.db, bolt_port=port, studio=studio).start()
     try:
-        server.lock.record(server.uri, {"password": server.password, "database": EMBEDDED_DATABASE})
+        server.lock.record(server.uri)
+        credentials = server.write_credentials()
         served = config.__class__(neo4j_uri=server.uri, user=server.auth[0],
                                   password=server.password, database=EMBEDDED_DATABASE)
         with open_store(served, init=False) as store:
             store.server = server  # so that init_schema makes the vector indexes in-process
             store.init_schema()
-        typer.echo(f"serving {config.db} on {server.uri} (user root, database {EMBEDDED_DATABASE})")
-        typer.echo(f"other kdcvg commands: --neo4j {server.uri}  (credentials are picked up "
+        typer.echo(f"serving {config.db} on {server.uri} (database {EMBEDDED_DATABASE})")
+        typer.echo(f"other kdcvg commands: --neo4j {server.uri}  (they read the credentials "
                    "from the database folder)")
-        typer.echo(f"cypher-shell: -a {server.uri} -u root -p {server.password} -d {EMBEDDED_DATABASE}")
+        typer.echo(f"credentials (user {ANALYST_USER}: read-only; user root: read-write) are in "
+                   f"{credentials}, readable by you only")
+        if server.http_url:
+            typer.echo(f"HTTP API and Studio: {server.http_url} (log in as {ANALYST_USER})")
         # Ctrl-C (or `kill -INT`) stops it cleanly. Set explicitly: a shell starts background
         # jobs with SIGINT ignored. SIGTERM stays the JVM's, whose shutdown hooks close the
         # database.

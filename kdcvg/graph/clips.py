@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import KdcvgError, VideoError
-from kdcvg.graph.motion import (
+from kdcvg.jsonl import loads
+from kdcvg.media.motion import (
     DEFAULT_SETTINGS,
     DEFAULT_THRESHOLDS,
     DETECTABLE_PATTERNS,
@@ -33,7 +34,6 @@ from kdcvg.graph.motion import (
     describe_frames,
     named_fields,
 )
-from kdcvg.jsonl import loads
 from kdcvg.validation import (
     CLIP_NUMBER_BOUNDS,
     NAME_MAX_CHARS,
@@ -99,7 +99,7 @@ def slug(name: str) -> str:
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Video files under `paths` (files as given, folders searched recursively), and failures."""
-    from kdcvg.generation.video import VIDEO_SUFFIXES
+    from kdcvg.media.video import VIDEO_SUFFIXES
 
     found: list[Path] = []
     failed: list[tuple[str, str]] = []
@@ -290,7 +290,7 @@ def analyse_file(
     Raises:
         VideoError: unreadable, truncated, empty or frameless file (message names the file).
     """
-    from kdcvg.generation.video import contact_sheet, iter_frames, probe, write_jpeg
+    from kdcvg.media.video import contact_sheet, iter_frames, probe, write_jpeg
 
     p = Path(path)
     info = probe(p)
@@ -419,7 +419,7 @@ def _analyses(
 
 
 def _batch_for(analysis: ClipAnalysis, curated: set[str], missing_patterns: set[str]) -> Any:
-    from kdcvg.graph.demo_catalog import MOTION_PATTERNS
+    from kdcvg.graph.motion_patterns import MOTION_PATTERNS
     from kdcvg.graph.records import IngestBatch
 
     batch = IngestBatch()

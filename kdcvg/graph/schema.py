@@ -61,7 +61,7 @@ NODES: dict[str, NodeSpec] = {
         NodeSpec("Clip", "id", "clip", ("uri", "caption"),
                  ("product", "duration_s", "fps", "width", "height"), text="caption",
                  # `kdcvg clips ingest` adds the motion descriptor (`motion`, a vector of
-                 # kdcvg.graph.motion.MOTION_FIELDS) and each field as `motion_<name>`.
+                 # kdcvg.media.motion.MOTION_FIELDS) and each field as `motion_<name>`.
                  computed=("embedding", "created_at", "motion", "content_hash", "thumb", "tags")),
         # `distortions`: the artefacts generators typically make of this motion
         # (short texts); MKR puts them in the negative prompt.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from kdcvg.graph.cli_common import (
     DbOption,
     JsonOption,
     Neo4jOption,
+    process_wall_ms,
     store_config,
     store_from_options,
 )
@@ -70,14 +72,22 @@ def retrieve(
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Clips to return.")] = 10,
     json_out: JsonOption = False,
 ) -> None:
-    """Ranked clips with score, caption, motion patterns and the neighbours that explain them."""
+    """Ranked clips with score, caption, motion patterns and the neighbours that explain them.
+
+    --json adds `timing`: `retrieve_ms` (the ranking itself, model loaded) and `wall_ms`
+    (the whole command, from process start: imports, server start, model load).
+    """
     from kdcvg.retrieval.retrieve import SarRetriever
 
     home = store_config(db, neo4j).home
     with store_from_options(db, neo4j) as store:
-        result = SarRetriever.load(store, home).retrieve(text, product, category, k)
+        retriever = SarRetriever.load(store, home)
+        started = time.perf_counter()
+        result = retriever.retrieve(text, product, category, k)
+        retrieve_ms = (time.perf_counter() - started) * 1000
     if json_out:
-        typer.echo(json.dumps(asdict(result), indent=2))
+        timing = {"retrieve_ms": round(retrieve_ms, 3), "wall_ms": round(process_wall_ms(), 1)}
+        typer.echo(json.dumps(asdict(result) | {"timing": timing}, indent=2))
         return
     via = ", ".join(f"{n.node_type}:{n.key} ({n.weight:.2f})" for n in result.query_neighbours)
     typer.echo(f"query: {result.query}" + (f"  [known {result.known_selling_point}]"
@@ -127,7 +137,13 @@ def eval_(
                                             )] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Recall@1/5/10, MRR and nDCG@10 (ir-measures) for SAR and, with --baselines, the rest."""
+    """Ranking measures (ir-measures notation) for SAR and, with --baselines, the rest.
+
+    R@1, R@5, R@10: share of a query's relevant clips (grade >= 1) in the top k.
+    RR: reciprocal rank of the first relevant clip (its mean is MRR).
+    nDCG@10: graded discounted cumulative gain at 10, normalised.
+    R(rel=2)@10, RR(rel=2): the same, counting only grade-2 (exact) clips as relevant.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -139,7 +155,7 @@ def eval_(
     if json_out:
         typer.echo(json.dumps(results, indent=2))
         return
-    table = Table("method", *[m.replace("RR", "MRR") for m in MEASURE_NAMES])
+    table = Table("method", *MEASURE_NAMES)
     for name, metrics in results.items():
         table.add_row(name, *[f"{metrics[m]:.3f}" for m in MEASURE_NAMES])
     Console().print(table)

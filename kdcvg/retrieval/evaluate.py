@@ -3,7 +3,7 @@
 Methods compared in one run: SAR (after the RL stage), SC-GAT before it
 (`sar-supervised`), dense MiniLM cosine between query and caption (`dense`), and
 BM25 (`bm25s`) over each clip's caption plus the texts of its linked selling points
-(`bm25`). Metrics: Recall@1/5/10, MRR (`RR`) and nDCG@10.
+(`bm25`). Measures, named as ir-measures writes them (`MEASURES` says each in a line).
 """
 
 from __future__ import annotations
@@ -17,7 +17,18 @@ import numpy as np
 
 from kdcvg.errors import RetrievalError, ValidationError
 
-MEASURE_NAMES = ("R@1", "R@5", "R@10", "RR", "nDCG@10")
+# Each measure in ir-measures notation, with what it says; the table and JSON share the names.
+# Grades: 2 = the query's own clip, 1 = a clip of the same topic, 0 or absent = not relevant.
+MEASURES = {
+    "R@1": "recall at 1: share of a query's relevant clips (any grade >= 1) in the top 1",
+    "R@5": "recall at 5: the same, in the top 5",
+    "R@10": "recall at 10: the same, in the top 10",
+    "RR": "reciprocal rank of the first relevant clip (any grade >= 1); its mean is MRR",
+    "nDCG@10": "normalised discounted cumulative gain at 10, using the grades",
+    "R(rel=2)@10": "strict recall at 10: share of the grade-2 (exact) clips in the top 10",
+    "RR(rel=2)": "strict reciprocal rank: 1 / rank of the first grade-2 (exact) clip",
+}
+MEASURE_NAMES = tuple(MEASURES)
 RUN_DEPTH = 100
 Run = dict[str, dict[str, float]]  # query id -> clip id -> score
 

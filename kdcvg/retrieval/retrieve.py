@@ -12,7 +12,7 @@ MiniLM and attached to its product, category and nearest selling points
 (`SCGAT.attach`), which also yields the attention weights that explain it.
 
 It is also the generation front end's reference source: `references()` returns
-`kdcvg.generation.base.Reference`s.
+`kdcvg.retrieval.scenes.Reference`s.
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ class SarRetriever:
 
     def references(self, text: str, product_id: str | None, k: int) -> list[Any]:
         """The generation front end's reference source: `Reference`s, best first."""
-        from kdcvg.generation.base import Reference
+        from kdcvg.retrieval.scenes import Reference
 
         return [Reference(h.clip_id, h.uri, h.caption, h.score, h.motion_patterns, h.motion)
                 for h in self.retrieve(text, product_id, None, k).hits]

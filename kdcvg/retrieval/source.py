@@ -1,4 +1,8 @@
-"""SAR as the generation front end's reference source (`--references sar`)."""
+"""SAR as the generation front end's reference source (`--references sar`).
+
+`SarReferences` implements `kdcvg.generation.references.ReferenceSource` (a
+protocol: nothing here imports generation); generation registers it by name.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kdcvg.errors import GenerationError, RetrievalError
-from kdcvg.generation.base import ProductInfo, Scene
-from kdcvg.generation.references import with_distortions
+from kdcvg.retrieval.scenes import ProductInfo, Scene, with_distortions
 
 
 class SarReferences:

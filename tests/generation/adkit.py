@@ -1,6 +1,6 @@
 """Real material for the generation tests: short synthetic clips and a small ACKB.
 
-Clips are written with `kdcvg.generation.video.write_mp4` into a temporary folder;
+Clips are written with `kdcvg.media.video.write_mp4` into a temporary folder;
 the graph goes in through the lead's ingest API, exactly as a curator's file would.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from kdcvg.generation import video
 from kdcvg.graph.ingest import write_batch
 from kdcvg.graph.records import IngestBatch
+from kdcvg.media import video
 
 PRODUCT = "p-aqua"
 SP_POUR = "sp-pour"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kdcvg.errors import GenerationError, ValidationError
-from kdcvg.generation import video
 from kdcvg.generation.batch import parse_jobs, run_batch
+from kdcvg.media import video
 from tests.generation.adkit import PRODUCT, SP_COLD, SP_EMPTY, SP_POUR, build_ackb
 
 TINY = "180x320"

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kdcvg.cli import app
-from kdcvg.generation import video
 from kdcvg.generation.cli import parse_options
+from kdcvg.media import video
 from tests.generation.adkit import PRODUCT, SP_COLD, SP_EMPTY, SP_POUR, build_ackb
 
 runner = CliRunner()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import AdJob, ProductInfo, Reference, Scene
+from kdcvg.generation.base import AdJob
 from kdcvg.generation.compose import ComposeGenerator, ComposeSettings, _camera_move
+from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
 from tests.generation.adkit import write_pan_clip, write_still_clip
 
 PRODUCT = ProductInfo("p1", "AquaPure Bottle", "AquaPure")

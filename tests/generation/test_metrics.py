@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation import video
-from kdcvg.generation.base import Reference, Scene
 from kdcvg.generation.metrics import measure
+from kdcvg.media import video
+from kdcvg.retrieval.scenes import Reference, Scene
 from tests.generation.adkit import texture, write_pan_clip, write_still_clip
 
 

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation import outputs, video
-from kdcvg.generation.base import AdJob, GeneratedVideo, ProductInfo, ProgressCallback, Scene
+from kdcvg.generation import outputs
+from kdcvg.generation.base import AdJob, GeneratedVideo, ProgressCallback
 from kdcvg.generation.pipeline import PreparedJob, render_job
+from kdcvg.media import video
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 
 class SquareGenerator:

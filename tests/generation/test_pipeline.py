@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation import video
 from kdcvg.generation.base import AdJob
 from kdcvg.generation.pipeline import generate_ad, prepare_job, render_job
+from kdcvg.media import video
 from tests.generation.adkit import PRODUCT, SP_COLD, SP_EMPTY, SP_POUR, build_ackb
 
 SMALL = (360, 640)  # 9:16 at half size keeps the tests quick
@@ -56,7 +56,7 @@ def test_ad_has_requested_size_frames_duration_and_plays(ackb, tmp_path: Path) -
 
 
 def test_output_motion_agrees_with_reference_patterns(ackb, tmp_path: Path) -> None:
-    from kdcvg.graph import motion
+    from kdcvg.media import motion
 
     out = tmp_path / "ad.mp4"
     record = generate_ad(ackb, AdJob(PRODUCT, (SP_POUR, SP_COLD), duration_s=6), out, size=SMALL)

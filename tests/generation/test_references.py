@@ -79,10 +79,9 @@ def test_auto_falls_back_to_curated_and_says_why(tmp_path) -> None:
 
 
 def test_references_carry_their_patterns_distortions(ackb) -> None:  # type: ignore[no-untyped-def]
-    from kdcvg.generation.base import Reference
-    from kdcvg.generation.references import with_distortions
     from kdcvg.graph.ingest import write_batch
     from kdcvg.graph.records import IngestBatch
+    from kdcvg.retrieval.scenes import Reference, with_distortions
 
     product = load_product(ackb, PRODUCT)
     assert CuratedReferences(ackb).scene(product, SP_COLD, k=3).references[0].distortions == ()

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import AdJob, ProductInfo, Reference, Scene
+from kdcvg.generation.base import AdJob
 from kdcvg.generation.pipeline import PreparedJob, render_job
 from kdcvg.generation.report import write_report
+from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
 from tests.generation.adkit import write_pan_clip, write_still_clip
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

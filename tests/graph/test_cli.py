@@ -73,6 +73,16 @@ def test_dry_run_table(db):
     assert sum(report["created"].values()) == 0 and report["unchanged"]["SellingPoint"] == 2
 
 
+def test_dry_run_on_a_missing_folder_reports_everything_new_and_leaves_no_trace(tmp_path):
+    db = tmp_path / "not-yet" / "ackb"
+    result = runner.invoke(app, ["graph", "ingest", str(ROOT / "examples" / "ackb.jsonl"), "--db", str(db),
+                                 "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)[str(ROOT / "examples" / "ackb.jsonl")]
+    assert report["created"]["SellingPoint"] == 2 and sum(report["unchanged"].values()) == 0
+    assert not (tmp_path / "not-yet").exists()
+
+
 def test_export_writes_heterodata_and_ids(db, tmp_path):
     result = runner.invoke(app, ["graph", "export", str(tmp_path / "g.pt"), "--db", str(db)])
     assert result.exit_code == 0, result.output

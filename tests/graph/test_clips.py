@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kdcvg.generation.video import write_mp4
+from kdcvg.demo.build import catalogue_batch
+from kdcvg.demo.catalog import DEMO_CLIPS, PRODUCTS
+from kdcvg.demo.footage import render_clip
 from kdcvg.graph.clips import ClipError, ingest_clips, read_manifest, read_sidecar, slug
-from kdcvg.graph.demo import catalogue_batch
-from kdcvg.graph.demo_catalog import DEMO_CLIPS, PRODUCTS
-from kdcvg.graph.demo_footage import render_clip
 from kdcvg.graph.ingest import write_batch
+from kdcvg.media.video import write_mp4
 
 PRODUCT = {p.id: p for p in PRODUCTS}
 

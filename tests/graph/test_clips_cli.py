@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from kdcvg.cli import app
-from kdcvg.generation.video import write_mp4
-from kdcvg.graph.demo_catalog import DEMO_CLIPS, PRODUCTS
-from kdcvg.graph.demo_footage import render_clip
+from kdcvg.demo.catalog import DEMO_CLIPS, PRODUCTS
+from kdcvg.demo.footage import render_clip
+from kdcvg.media.video import write_mp4
 
 runner = CliRunner()
 

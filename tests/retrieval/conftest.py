@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from graphs import demo_heterodata  # noqa: E402
 
-from kdcvg.graph import demo_catalog as cat  # noqa: E402
+from kdcvg.demo import catalog as cat  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sar"
 

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
-from kdcvg.graph import demo_catalog as cat
+from kdcvg.demo import catalog as cat
+from kdcvg.graph.motion_patterns import MOTION_PATTERNS
 from kdcvg.graph.schema import RELATIONSHIPS
 
 MOTION_DIM = 16
@@ -23,7 +24,7 @@ def demo_texts() -> dict[str, dict[str, str]]:
         "category": {c: c for c in cat.CATEGORIES},
         "selling_point": {s.id: s.text for s in cat.SELLING_POINTS},
         "clip": {c.id: c.caption for c in cat.DEMO_CLIPS},
-        "motion_pattern": {m.name: m.description for m in cat.MOTION_PATTERNS},
+        "motion_pattern": {m.name: m.description for m in MOTION_PATTERNS},
     }
 
 
@@ -42,7 +43,7 @@ def demo_heterodata(embedder: object, curated: bool = True, seed: int = 0
     for nt, t in texts.items():
         data[nt].x = torch.from_numpy(embedder.embed(list(t.values())))  # type: ignore[attr-defined]
     rng = np.random.default_rng(seed)
-    patterns = [m.name for m in cat.MOTION_PATTERNS]
+    patterns = [m.name for m in MOTION_PATTERNS]
     motion = np.zeros((len(cat.DEMO_CLIPS), MOTION_DIM), dtype=np.float32)
     for i, c in enumerate(cat.DEMO_CLIPS):
         motion[i, patterns.index(c.motion) % MOTION_DIM] = 1.0

@@ -10,13 +10,13 @@ from conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from kdcvg.cli import app
-from kdcvg.graph import demo_catalog as cat
+from kdcvg.demo import catalog as cat
 
 runner = CliRunner()
 
 
 def _load_demo(store: Any, embedder: Any) -> None:
-    from kdcvg.graph.demo import catalogue_batch
+    from kdcvg.demo.build import catalogue_batch
     from kdcvg.graph.ingest import write_batch
 
     batch = catalogue_batch()
@@ -63,6 +63,7 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     assert result["hits"][0]["clip_id"] == "clip-edge-knife-slice"
     assert result["hits"][0]["uri"] == "clips/clip-edge-knife-slice.mp4"
     assert len(result["hits"]) == 3
+    assert 0 < result["timing"]["retrieve_ms"] < result["timing"]["wall_ms"]
 
     out = runner.invoke(app, ["sar", "retrieve", "tasty", "--product", "nope", *cli_env])
     assert out.exit_code == 1 and "error: unknown product id 'nope'" in out.output
@@ -94,6 +95,15 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     metrics = json.loads(out.output)
     assert set(metrics) == {"sar", "sar-supervised", "dense", "bm25"}
     assert metrics["sar"]["nDCG@10"] > metrics["dense"]["nDCG@10"]
+    names = ["R@1", "R@5", "R@10", "RR", "nDCG@10", "R(rel=2)@10", "RR(rel=2)"]
+    assert all(list(m) == names for m in metrics.values())
+    # the strict measures count only the exact (grade-2) clips, so they can only be lower
+    assert all(m["R(rel=2)@10"] <= 1 and m["RR(rel=2)"] <= m["RR"] for m in metrics.values())
+    table = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "queries.jsonl"),
+                                "--qrels", str(EXAMPLES / "qrels.trec"), *cli_env])
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.output.splitlines() if "method" in line)
+    assert [c.strip() for c in header.strip("┃│ ").replace("┃", "│").split("│")][1:] == names
 
     # the larger set's qrels name clips of another graph: a clear error, not zeros
     out = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "large/queries.jsonl"),

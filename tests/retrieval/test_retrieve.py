@@ -1,8 +1,8 @@
 import pytest
 
 from kdcvg.errors import RetrievalError
-from kdcvg.generation.base import Reference
 from kdcvg.retrieval.retrieve import SarRetriever
+from kdcvg.retrieval.scenes import Reference
 
 
 @pytest.fixture(scope="module")

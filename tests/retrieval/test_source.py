@@ -6,7 +6,7 @@ import pytest
 
 from kdcvg.errors import GenerationError
 from kdcvg.generation.references import load_product
-from kdcvg.graph.demo_catalog import MOTION_PATTERNS
+from kdcvg.graph.motion_patterns import MOTION_PATTERNS
 from kdcvg.retrieval.pipeline import train_sar
 from kdcvg.retrieval.source import SarReferences
 

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import AdJob, GeneratedVideo, ProductInfo, ProgressCallback, Scene
+from kdcvg.generation.base import AdJob, GeneratedVideo, ProgressCallback
 from kdcvg.generation.diffusion.priors import MotionPrior, Priors, StructurePrior
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 _BOOL = {"on": True, "true": True, "yes": True, "1": True,
          "off": False, "false": False, "no": False, "0": False}
@@ -45,7 +46,7 @@ class MkrOptions:
     inversion_steps: int = 30
     inversion_refine: int = 0
     guidance: float = 7.0
-    frames: int | None = None  # None: 16 (AnimateDiff), 17 (Wan)
+    frames: int | None = None  # None: the family's default (`Family.default_frames`)
     width: int | None = None  # None: from the ad format, long side 512
     height: int | None = None
     fps: float = 8.0
@@ -199,7 +200,8 @@ class DiffusersGenerator:
 
     @staticmethod
     def _geometry(loaded: Any, opts: MkrOptions, size: tuple[int, int]) -> tuple[int, int, int]:
-        multiple = loaded.spatial_factor * (2 if loaded.kind == "wan" else 1)
+        family = loaded.family
+        multiple = family.size_multiple(loaded.pipe)
         w_ad, h_ad = size
         scale = 512 / max(w_ad, h_ad)
         width = opts.width or _round(w_ad * scale, multiple)
@@ -209,9 +211,8 @@ class DiffusersGenerator:
                 f"width and height must be multiples of {multiple} for this pipeline, "
                 f"got {width}x{height}"
             )
-        frames = opts.frames or (16 if loaded.kind == "animatediff" else 17)
-        if loaded.kind == "wan" and (frames - 1) % loaded.pipe.vae_scale_factor_temporal:
-            raise GenerationError(f"Wan needs frames = 4k + 1 (e.g. 17, 33), got {frames}")
+        frames = family.frame_count(opts.frames)
+        family.check_frames(loaded.pipe, frames)
         return frames, width, height
 
     def render_scene(
@@ -263,7 +264,7 @@ class DiffusersGenerator:
                 ref_cond, _ = inversion.encode_prompt(loaded, prior.prompt)
                 structure.inverted = inversion.invert(loaded, reference_latents, ref_cond,
                                                       opts.inversion_steps, opts.inversion_refine)
-                structure.method = "ddim" if loaded.kind == "animatediff" else "rectified_flow"
+                structure.method = loaded.family.inversion
                 timings["inversion"] = time.perf_counter() - t
             latents = inversion.mix_noise(structure.inverted, noise, opts.beta)
             if opts.free_init:
@@ -282,7 +283,8 @@ class DiffusersGenerator:
 
     def _motion_prior(self, loaded: Any, opts: MkrOptions, ref: Any, latents: Any,
                       timings: dict[str, float]) -> MotionPrior | None:
-        from kdcvg.generation.diffusion import inversion, lora
+        from kdcvg.generation.diffusion import lora
+        from kdcvg.generation.diffusion.service import mr_lora
 
         if opts.lora_path is not None:
             t = time.perf_counter()
@@ -292,21 +294,13 @@ class DiffusersGenerator:
                                record.steps, True, _last(record.loss_curve))
         if not opts.lora:
             return None
-        folder = lora.lora_dir(opts.home, loaded.fingerprint, ref.clip_id)
         t = time.perf_counter()
-        if (folder / lora.META_FILE).is_file():
-            record = lora.load_mr_lora(loaded, folder)
-            timings["lora_load"] = time.perf_counter() - t
-            reused = True
-        else:
-            caption_embeds, _ = inversion.encode_prompt(loaded, ref.caption)
-            settings = lora.LoraSettings(opts.lora_rank, opts.lora_steps, opts.lora_lr)
-            record = lora.train_mr_lora(loaded, latents, caption_embeds, ref.clip_id, settings)
-            lora.save_mr_lora(loaded, record, folder)
-            timings["lora_train"] = time.perf_counter() - t
-            reused = False
-        return MotionPrior(record.clip_id, str(folder), record.fingerprint, record.rank,
-                           record.steps, reused, _last(record.loss_curve))
+        settings = lora.LoraSettings(opts.lora_rank, opts.lora_steps, opts.lora_lr)
+        result = mr_lora(loaded, opts.home, ref.clip_id, ref.caption, lambda: latents, settings)
+        timings["lora_load" if result.reused else "lora_train"] = time.perf_counter() - t
+        record = result.record
+        return MotionPrior(record.clip_id, str(result.folder), record.fingerprint, record.rank,
+                           record.steps, result.reused, _last(record.loss_curve))
 
     @staticmethod
     def _run(loaded: Any, opts: MkrOptions, cond: Any, uncond: Any, latents: Any, frames: int,

@@ -1,7 +1,8 @@
 """`kdcvg generate distill`: train the MR-LoRA of one clip for one model, ahead of time.
 
-A command function, not an app: the generation CLI registers it. The module
-imports nothing heavy; the work happens in `lora.py`.
+A one-command Typer app that the generation CLI adds to `kdcvg generate` with
+`add_typer`, as `kdcvg.cli` adds the other sub-apps. The module imports
+nothing heavy; the work happens in `service.py` and `lora.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import typer
 from kdcvg.cli_options import id_option
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
 
+distill_app = typer.Typer()
 
+
+@distill_app.command("distill")
 def distill(
     clip: Annotated[str, typer.Option("--clip", help="Clip id in the knowledge graph.",
                                       callback=id_option)],

@@ -43,7 +43,7 @@ def reference_frames(
     """
     import cv2
 
-    from kdcvg.generation.video import iter_frames
+    from kdcvg.media.video import iter_frames
 
     frames = list(iter_frames(path, sample_fps=sample_fps, max_side=max(width, height) * 2,
                               max_frames=num_frames))
@@ -85,38 +85,22 @@ def encode_video(loaded: LoadedPipeline, frames: np.ndarray) -> Any:
     pixels = torch.from_numpy(frames).to(device=device, dtype=vae.dtype)
     pixels = pixels.permute(0, 3, 1, 2) / 127.5 - 1.0  # (F, 3, H, W) in [-1, 1]
     with torch.no_grad():
-        if loaded.kind == "animatediff":
-            latents = vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
-            latents = latents.permute(1, 0, 2, 3).unsqueeze(0)  # (1, C, F, h, w)
-        else:
-            video = pixels.permute(1, 0, 2, 3).unsqueeze(0)  # (1, 3, F, H, W)
-            z = vae.encode(video).latent_dist.mean
-            mean = torch.tensor(vae.config.latents_mean, device=z.device).view(1, -1, 1, 1, 1)
-            std = torch.tensor(vae.config.latents_std, device=z.device).view(1, -1, 1, 1, 1)
-            latents = (z.float() - mean) / std
+        latents = loaded.family.encode_video(vae, pixels)
     return latents.float()
 
 
-def _unet_embeds(loaded: LoadedPipeline, prompt_embeds: Any, frames: int) -> Any:
-    # AnimateDiff's motion UNet wants one text embedding per frame: (B*F, L, D)
-    if loaded.kind == "animatediff":
-        return prompt_embeds.repeat_interleave(frames, dim=0)
-    return prompt_embeds
-
-
 def predict(loaded: LoadedPipeline, latents: Any, timestep: Any, embeds: Any) -> Any:
-    """One denoiser call in the pipeline's latent layout (AnimateDiff: embeds per frame)."""
+    """One denoiser call in the pipeline's latent layout.
+
+    `embeds` are the text embeddings as `loaded.family.frame_embeds` makes them
+    (AnimateDiff: one per frame).
+    """
     import torch
 
     denoiser = loaded.denoiser
     x = latents.to(denoiser.dtype)
     t = torch.as_tensor(timestep, device=latents.device).reshape(-1)
-    if loaded.kind == "animatediff":
-        out = denoiser(x, t.expand(x.shape[0]), encoder_hidden_states=embeds).sample
-    else:
-        out = denoiser(hidden_states=x, timestep=t.expand(x.shape[0]),
-                       encoder_hidden_states=embeds, return_dict=False)[0]
-    return out.float()
+    return loaded.family.denoise(denoiser, x, t, embeds).float()
 
 
 def ddim_invert(
@@ -141,7 +125,7 @@ def ddim_invert(
     final = torch.as_tensor(scheduler.final_alpha_cumprod, dtype=torch.float64)
     ratio = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
     prediction = scheduler.config.prediction_type
-    embeds = _unet_embeds(loaded, prompt_embeds, latents.shape[2])
+    embeds = loaded.family.frame_embeds(prompt_embeds, latents.shape[2])
     x = latents.double()
     with torch.no_grad():
         for t in reversed(scheduler.timesteps.tolist()):
@@ -200,15 +184,9 @@ def encode_prompt(loaded: LoadedPipeline, prompt: str, negative: str | None = No
     """The pipeline's own text embeddings: (cond (1, L, D), uncond or None)."""
     import torch
 
-    pipe = loaded.pipe
     with torch.no_grad():
-        if loaded.kind == "animatediff":
-            cond, uncond = pipe.encode_prompt(prompt, loaded.device, 1, guidance > 1.0, negative)
-        else:
-            cond, uncond = pipe.encode_prompt(prompt=prompt, negative_prompt=negative,
-                                              do_classifier_free_guidance=guidance > 1.0,
-                                              device=loaded.device)
-    return cond, uncond
+        return loaded.family.encode_prompt(loaded.pipe, loaded.device, prompt, negative,
+                                           guidance > 1.0)
 
 
 def blend_embeddings(loaded: LoadedPipeline, prompt: str, captions: Sequence[str],
@@ -223,13 +201,14 @@ def blend_embeddings(loaded: LoadedPipeline, prompt: str, captions: Sequence[str
     return (1.0 - weight) * cond + weight * others
 
 
+INVERSIONS = {"ddim": ddim_invert, "rectified_flow": flow_invert}  # Family.inversion -> function
+
+
 def invert(
     loaded: LoadedPipeline, latents: Any, prompt_embeds: Any, steps: int, refine: int = 0
 ) -> Any:
-    """DDIM inversion for AnimateDiff, rectified-flow inversion for Wan."""
-    if loaded.kind == "animatediff":
-        return ddim_invert(loaded, latents, prompt_embeds, steps, refine)
-    return flow_invert(loaded, latents, prompt_embeds, steps, refine)
+    """The family's inversion: DDIM for AnimateDiff, rectified flow for Wan."""
+    return INVERSIONS[loaded.family.inversion](loaded, latents, prompt_embeds, steps, refine)
 
 
 def mix_noise(inverted: Any | None, noise: Any, beta: float) -> Any:
@@ -256,13 +235,5 @@ def fresh_noise(loaded: LoadedPipeline, num_frames: int, height: int, width: int
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
-    pipe = loaded.pipe
-    s = loaded.spatial_factor
-    if loaded.kind == "animatediff":
-        shape = (1, pipe.unet.config.in_channels, num_frames, height // s, width // s)
-        dtype = pipe.text_encoder.dtype  # the pipeline draws in prompt_embeds' dtype
-    else:
-        frames = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
-        shape = (1, pipe.transformer.config.in_channels, frames, height // s, width // s)
-        dtype = torch.float32  # Wan draws float32 whatever the weights' dtype
+    shape, dtype = loaded.family.noise_shape(loaded.pipe, num_frames, height, width)
     return randn_tensor(shape, generator=generator, device=torch.device(loaded.device), dtype=dtype)

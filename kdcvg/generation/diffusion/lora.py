@@ -30,15 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.diffusion.inversion import _unet_embeds, predict
+from kdcvg.generation.diffusion.families import FAMILIES
+from kdcvg.generation.diffusion.inversion import predict
 from kdcvg.generation.diffusion.pipelines import LoadedPipeline
 from kdcvg.validation import safe_child
 
-# peft target regexes: temporal self-attention queries
-TARGETS = {
-    "animatediff": r".*motion_modules\.\d+\.transformer_blocks\.\d+\.attn[12]\.to_q",
-    "wan": r".*blocks\.\d+\.attn1\.to_q",
-}
+# peft target regexes per family: temporal self-attention queries
+TARGETS = {kind: f.lora_targets for kind, f in FAMILIES.items()}
 META_FILE = "mr_lora.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 
@@ -88,23 +86,9 @@ def _target_pairs(loaded: LoadedPipeline, latents: Any, seed: int, n: int) -> li
 
     g = torch.Generator().manual_seed(seed)
     pairs = []
-    scheduler = loaded.pipe.scheduler
-    total = scheduler.config.num_train_timesteps
     for _ in range(n):
         noise = torch.randn(latents.shape, generator=g).to(latents)
-        if loaded.kind == "animatediff":
-            t = torch.randint(0, total, (1,), generator=g).to(latents.device)
-            noisy = scheduler.add_noise(latents, noise, t)
-            if scheduler.config.prediction_type == "v_prediction":
-                target = scheduler.get_velocity(latents, noise, t)
-            else:
-                target = noise
-            pairs.append((t, noisy, target))
-        else:
-            sigma = torch.rand(1, generator=g).item()
-            noisy = (1.0 - sigma) * latents + sigma * noise
-            pairs.append((torch.tensor([sigma * total], device=latents.device), noisy,
-                          noise - latents))
+        pairs.append(loaded.family.training_pair(loaded.pipe.scheduler, latents, noise, g))
     return pairs
 
 
@@ -120,7 +104,7 @@ def motion_loss(loaded: LoadedPipeline, latents: Any, prompt_embeds: Any, seed: 
     """L_md of the denoiser as it is now, on fixed noise draws (for before/after checks)."""
     import torch
 
-    embeds = _unet_embeds(loaded, prompt_embeds, latents.shape[2])
+    embeds = loaded.family.frame_embeds(prompt_embeds, latents.shape[2])
     with torch.no_grad():
         losses = [frame_residual_loss(predict(loaded, noisy, t, embeds), target).item()
                   for t, noisy, target in _target_pairs(loaded, latents, seed, samples)]
@@ -131,7 +115,7 @@ def _config(loaded: LoadedPipeline, rank: int) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=True,
-                      target_modules=TARGETS[loaded.kind])
+                      target_modules=loaded.family.lora_targets)
 
 
 def train_mr_lora(
@@ -173,7 +157,7 @@ def train_mr_lora(
         p.data = p.data.float()  # train the adapter in float32 whatever the weights' dtype
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=settings.lr)
-    embeds = _unet_embeds(loaded, prompt_embeds, latents.shape[2])
+    embeds = loaded.family.frame_embeds(prompt_embeds, latents.shape[2])
     g_pairs = _target_pairs(loaded, latents, settings.seed, settings.steps)
     curve: list[float] = []
     denoiser.train()
@@ -194,7 +178,7 @@ def train_mr_lora(
         denoiser.eval()
         denoiser.requires_grad_(False)
     return LoraRecord(clip_id, loaded.fingerprint, loaded.kind, settings.rank, settings.steps,
-                      settings.lr, TARGETS[loaded.kind], curve)
+                      settings.lr, loaded.family.lora_targets, curve)
 
 
 def save_mr_lora(loaded: LoadedPipeline, record: LoraRecord, folder: str | os.PathLike[str],

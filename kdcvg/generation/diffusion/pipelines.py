@@ -1,12 +1,8 @@
 """Loading text-to-video pipelines from a local folder, and the device settings.
 
 Only local folders are read (`from_pretrained` on a path, never a hub name).
-Two pipeline families are supported, each with what MKR needs to know about it:
-
-- `AnimateDiffPipeline` (Stable Diffusion 1.5 family + a motion adapter; epsilon
-  or v prediction, DDIM inversion, LoRA on the motion modules' query projections);
-- `WanPipeline` (Wan 2.1 text-to-video; flow matching, rectified-flow inversion,
-  LoRA on the self-attention query projections).
+Two pipeline families are supported, `AnimateDiffPipeline` and `WanPipeline`;
+what differs between them sits in one adapter each (`families.py`).
 
 A Stable Diffusion 1.5 folder plus a separate `MotionAdapter` folder also loads
 as an AnimateDiff pipeline (`motion_adapter=PATH`).
@@ -22,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from kdcvg.errors import GenerationError
+from kdcvg.generation.diffusion.families import FAMILIES, AnimateDiff, Family, family
 
 # model_index.json `_class_name` -> family
-SUPPORTED_PIPELINES: dict[str, str] = {
-    "AnimateDiffPipeline": "animatediff",
-    "WanPipeline": "wan",
-}
+SUPPORTED_PIPELINES: dict[str, str] = {f.pipeline_class: kind for kind, f in FAMILIES.items()}
 # an SD 1.5 folder becomes AnimateDiff when a motion adapter is given
 SD_PIPELINES = ("StableDiffusionPipeline",)
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -59,16 +53,19 @@ class LoadedPipeline:
     dtype: Any
 
     @property
+    def family(self) -> Family:
+        """What this pipeline's family does its own way (`families.py`)."""
+        return family(self.kind)
+
+    @property
     def denoiser(self) -> Any:
         """The network MR-LoRA adapts: the motion UNet or the transformer."""
-        return self.pipe.unet if self.kind == "animatediff" else self.pipe.transformer
+        return self.family.denoiser(self.pipe)
 
     @property
     def spatial_factor(self) -> int:
         """Pixels per latent cell along height and width."""
-        if self.kind == "animatediff":
-            return int(self.pipe.vae_scale_factor)
-        return int(self.pipe.vae_scale_factor_spatial)
+        return self.family.spatial_factor(self.pipe)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -107,7 +104,7 @@ def resolve_dtype(dtype: str, device: str, kind: str) -> Any:
     if dtype == "auto":
         if not on_cuda:
             return torch.float32
-        return torch.float16 if kind == "animatediff" else torch.bfloat16
+        return getattr(torch, family(kind).cuda_dtype)
     if dtype != "float32" and not on_cuda:
         raise GenerationError(
             f"dtype {dtype} needs a CUDA device (device is {device}); use dtype=float32 on the CPU"
@@ -199,12 +196,10 @@ def load_pipeline(
     Raises:
         GenerationError: missing folder, unsupported pipeline, bad settings, or a load failure.
     """
-    import torch
-
     root = Path(folder)
     class_name = pipeline_class_name(root)
     if class_name in SD_PIPELINES and motion_adapter is not None:
-        kind = "animatediff"
+        kind = AnimateDiff.kind
     elif class_name in SUPPORTED_PIPELINES:
         kind = SUPPORTED_PIPELINES[class_name]
     else:
@@ -228,20 +223,8 @@ def load_pipeline(
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     try:
-        if kind == "animatediff":
-            extra: dict[str, Any] = {}
-            if motion_adapter is not None:
-                extra["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
-                    str(motion_adapter), dtype=torch_dtype, local_files_only=True
-                )
-            pipe = diffusers.AnimateDiffPipeline.from_pretrained(
-                str(root), dtype=torch_dtype, local_files_only=True, **extra
-            )
-        else:
-            pipe = diffusers.WanPipeline.from_pretrained(
-                str(root), dtype=torch_dtype, local_files_only=True
-            )
-            pipe.vae.to(torch.float32)  # Wan's VAE decodes badly in half precision
+        adapter = None if motion_adapter is None else str(motion_adapter)
+        pipe = family(kind).from_pretrained(root, torch_dtype, adapter)
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise GenerationError(f"model folder {root}: loading {class_name} failed ({e})") from e
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import ProductInfo, Reference
 from kdcvg.generation.diffusion.priors import Script, ScriptPrior
+from kdcvg.retrieval.scenes import ProductInfo, Reference
 
 # where a scene phrase starts ("on a kitchen counter", "in front of a shop window")
 _SCENE = re.compile(

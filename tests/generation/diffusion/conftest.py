@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdcvg.generation.base import ProductInfo, Reference, Scene
+from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def reference_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 24-frame 64x48 clip of a bright square sliding right (real H.264 through video.py)."""
-    from kdcvg.generation.video import write_mp4
+    from kdcvg.media.video import write_mp4
 
     frames = []
     for i in range(24):

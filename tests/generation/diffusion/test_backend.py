@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import AdJob, ProductInfo, Reference, Scene
+from kdcvg.generation.base import AdJob
 from kdcvg.generation.diffusion.backend import DiffusersGenerator, parse_options
+from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
 
 TINY = {"device": "cpu", "steps": "2", "frames": "8", "width": "32", "height": "32",
         "guidance": "1.5"}

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdcvg.generation.base import AdJob, ProductInfo, Scene
+from kdcvg.generation.base import AdJob
+from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 pytestmark = pytest.mark.gpu
 

@@ -3,7 +3,6 @@ from dataclasses import replace
 import pytest
 
 from kdcvg.errors import GenerationError
-from kdcvg.generation.base import ProductInfo, Reference
 from kdcvg.generation.diffusion.priors import Script
 from kdcvg.generation.diffusion.script import (
     DEFAULT_DISTORTIONS,
@@ -11,6 +10,7 @@ from kdcvg.generation.diffusion.script import (
     parse_caption,
     script_prior,
 )
+from kdcvg.retrieval.scenes import ProductInfo, Reference
 
 
 @pytest.mark.parametrize(("caption", "expected"), [

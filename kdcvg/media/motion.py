@@ -10,7 +10,7 @@ Image axes: x to the right, y downward, so `translation_y > 0` means the scene
 moves down the frame (the camera tilts up).
 
 Example:
-    >>> from kdcvg.generation.video import iter_frames
+    >>> from kdcvg.media.video import iter_frames
     >>> d = describe_frames(iter_frames("pour.mp4", sample_fps=8, max_side=128), fps=8)
     >>> classify(d)[0]
     ('pour', 0.93)
@@ -367,7 +367,7 @@ def describe_file(
     Raises:
         VideoError: unreadable file, or fewer than two decodable frames.
     """
-    from kdcvg.generation.video import iter_frames, probe
+    from kdcvg.media.video import iter_frames, probe
 
     info = probe(path)
     rate = analysis_rate(info.duration_s, info.fps, settings)

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from kdcvg.graph.demo import build_demo, catalogue_batch
-from kdcvg.graph.demo_catalog import (
+from kdcvg.demo.build import build_demo, catalogue_batch
+from kdcvg.demo.catalog import (
     CATEGORIES,
     DEMO_CLIPS,
-    MOTION_PATTERNS,
     PRODUCTS,
     SELLING_POINTS,
     SUGGESTS,
 )
+from kdcvg.graph.motion_patterns import MOTION_PATTERNS
 
 
 def test_catalogue_ids_are_consistent() -> None:

@@ -1,7 +1,7 @@
 """Build the demo ACKB: vocabulary, products, selling points, rendered clips and curated links.
 
 `build_demo(store, home, progress)` is what `kdcvg demo build` and `make demo`
-call. Clips are rendered by `demo_footage` to `home / "demo_clips" / <id>.mp4`
+call. Clips are rendered by `kdcvg.demo.footage` to `home / "demo_clips" / <id>.mp4`
 with a `<id>.mp4.json` sidecar each, then ingested through the same path as
 `kdcvg clips ingest` (`ingest_clips`). Rendering is deterministic, so files
 that exist already are kept; re-running the build is a no-op for the graph.
@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdcvg.errors import KdcvgError
-from kdcvg.graph.demo_catalog import (
+from kdcvg.demo.catalog import (
     CATEGORIES,
     DEMO_CLIPS,
-    MOTION_PATTERNS,
     PRODUCTS,
     SELLING_POINTS,
     SUGGESTS,
 )
+from kdcvg.errors import KdcvgError
+from kdcvg.graph.motion_patterns import MOTION_PATTERNS
 
 DemoProgress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -83,8 +83,8 @@ def curated_motion_batch() -> Any:
 
 def render_demo_clips(clip_dir: Path, progress: DemoProgress | None = None) -> int:
     """Render every demo clip (and its JSON sidecar) that is not there yet; returns how many."""
-    from kdcvg.generation.video import write_mp4
-    from kdcvg.graph.demo_footage import render_clip
+    from kdcvg.demo.footage import render_clip
+    from kdcvg.media.video import write_mp4
 
     products = {p.id: p for p in PRODUCTS}
     clip_dir.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kdcvg.errors import VideoError
-from kdcvg.graph.demo_catalog import MOTION_PATTERNS
-from kdcvg.graph.motion import (
+from kdcvg.graph.motion_patterns import MOTION_PATTERNS
+from kdcvg.media.motion import (
     DETECTABLE_PATTERNS,
     MOTION_DIM,
     MOTION_FIELDS,

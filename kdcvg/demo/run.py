@@ -5,7 +5,7 @@ clips), trains SAR briefly or reuses the model saved in the store folder,
 retrieves reference clips, renders three 9:16 ads with the compose renderer and
 writes an HTML report. Run again, it reuses everything that is still valid.
 
-Usage: python -m kdcvg.demo [--db PATH] [--out DIR]
+Usage: python -m kdcvg.demo [--db PATH] [--out DIR] (`kdcvg/demo/__main__.py` calls `main`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _progress_bar() -> Any:
 
 
 def build_graph(store: Any, home: Path) -> None:
-    from kdcvg.graph.demo import build_demo
+    from kdcvg.demo.build import build_demo
 
     with _progress_bar() as bar:
         tasks: dict[str, Any] = {}
@@ -86,7 +86,7 @@ def sar_retriever(store: Any, home: Path) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m kdcvg.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=None, help="embedded database folder")
     parser.add_argument("--out", type=Path, default=Path("out") / "demo", help="output folder")
     args = parser.parse_args(argv)
@@ -135,9 +135,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    from kdcvg.graph.server import exit_process
-
-    exit_process(main())

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from kdcvg.demo import DEMO_ADS, main
-from kdcvg.generation import video
+from kdcvg.demo.run import DEMO_ADS, main
+from kdcvg.media import video
 
 
 @pytest.mark.slow

@@ -1,13 +1,13 @@
 """Synthetic product footage with known motion, drawn with numpy and OpenCV.
 
-Each demo clip (`demo_catalog.ClipSpec`) names a `scene` and the detectable
+Each demo clip (`kdcvg.demo.catalog.ClipSpec`) names a `scene` and the detectable
 motion it is rendered with. Camera motions move a virtual camera over a large,
 textured "world" image (flow needs texture to be seen); object motions move
 drawn things over a still, textured background. Rendering is seeded, so the
 same spec gives the same frames.
 
 Example:
-    >>> from kdcvg.graph.demo_catalog import DEMO_CLIPS, PRODUCTS
+    >>> from kdcvg.demo.catalog import DEMO_CLIPS, PRODUCTS
     >>> frames = list(render_clip(DEMO_CLIPS[0], PRODUCTS[0]))
     >>> frames[0].shape
     (192, 192, 3)
@@ -21,9 +21,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from kdcvg.demo.catalog import ClipSpec, ProductSpec
 from kdcvg.errors import VideoError
-from kdcvg.graph.demo_catalog import ClipSpec, ProductSpec
-from kdcvg.graph.motion import CAMERA_PATTERNS
+from kdcvg.media.motion import CAMERA_PATTERNS
 
 OBJECT_SCENES = (
     "pour",

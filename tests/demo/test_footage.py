@@ -7,10 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from kdcvg.demo.catalog import DEMO_CLIPS, PRODUCTS
+from kdcvg.demo.footage import render_clip
 from kdcvg.errors import VideoError
-from kdcvg.graph.demo_catalog import DEMO_CLIPS, PRODUCTS
-from kdcvg.graph.demo_footage import render_clip
-from kdcvg.graph.motion import analysis_rate, classify, describe_frames
+from kdcvg.media.motion import analysis_rate, classify, describe_frames
 
 PRODUCT = {p.id: p for p in PRODUCTS}
 
