@@ -323,6 +323,9 @@ def analyse_file(
     finally:
         if on_frames is not None and count > reported:
             on_frames(path, count - reported)
+    if not np.all(np.isfinite(descriptor)):  # never store NaN: it poisons SAR's training
+        raise VideoError(f"{p}: the motion descriptor is not finite; the file's frames "
+                         "cannot be measured")
     clip_id = sidecar.id or slug(p.name)
     Path(thumbs).mkdir(parents=True, exist_ok=True)
     thumb = safe_child(thumbs, f"{clip_id}.jpg")
