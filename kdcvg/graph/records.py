@@ -97,9 +97,11 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):  # one object per line, each problem at its own line
         values, bad = parse_lines(text)
-        for number, value in values:
-            if not isinstance(value, dict):  # reported with the other problems, at its line
-                bad.append((number, f"expected a JSON object, got {type(value).__name__}"))
+        others = [(n, v) for n, v in values if not isinstance(v, dict)]
+        if not others:
+            return values, bad
+        # reported with the other problems, at their lines
+        bad += [(n, f"expected a JSON object, got {type(v).__name__}") for n, v in others]
         return [(n, v) for n, v in values if isinstance(v, dict)], sorted(bad)
     if suffix == ".csv":
         try:
