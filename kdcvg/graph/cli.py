@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import tempfile
 import time
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kdcvg.cli_options import parse_pairs
 from kdcvg.errors import ValidationError
 from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_config, store_from_options
 from kdcvg.graph.queries import ANALYST
@@ -19,10 +21,31 @@ from kdcvg.graph.queries import ANALYST
 graph_app = typer.Typer(help="Curate and query the knowledge graph (ACKB).", no_args_is_help=True)
 
 
+def _finite(value: Any, replaced: list[int]) -> Any:
+    """`value` with every NaN or infinity (at any depth) as None, counted in `replaced`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        replaced[0] += 1
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, replaced) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v, replaced) for v in value]
+    return value
+
+
 def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = None) -> None:
-    """A table for people, or JSON for programs; vectors are summarised in tables."""
+    """A table for people, or JSON for programs; vectors are summarised in tables.
+
+    JSON output is always valid JSON: NaN and infinities (which JSON cannot write) are
+    printed as null, and a note on stderr says how many.
+    """
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, default=str))
+        replaced = [0]
+        clean = _finite(rows, replaced)
+        typer.echo(json.dumps(clean, indent=2, default=str, allow_nan=False))
+        if replaced[0]:
+            typer.echo(f"note: {replaced[0]} non-finite number(s) (NaN or Infinity) printed as "
+                       "null: JSON has no such numbers", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -44,16 +67,7 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = No
 
 def _parse_params(params: list[str]) -> dict[str, Any]:
     """`k=v` pairs; a value that parses as JSON (number, list, true) is taken as such."""
-    out: dict[str, Any] = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    return parse_pairs(params, "--param", lists=True)
 
 
 @graph_app.command()
