@@ -1,5 +1,6 @@
 // Returns the curated HAS_MOTION links of the given clips, which automatic analysis must never replace.
 // params: $ids (list of Clip id values)
+// surface: internal
 UNWIND $ids AS id
 MATCH (c:Clip {id: id})-[r:HAS_MOTION]->(m:MotionPattern)
 WHERE r.source = 'curated'

@@ -1,5 +1,6 @@
 // Returns the clips curated as expressing a selling point, best first: clip, uri, caption, weight, motion (descriptor or null), patterns (list of {name, score}, strongest first).
 // params: $selling_point (SellingPoint id), $k (how many clips at most)
+// surface: internal
 MATCH (c:Clip)-[e:EXPRESSES]->(:SellingPoint {id: $selling_point})
 WHERE e.source = 'curated'
 WITH c, coalesce(e.weight, 1.0) AS weight

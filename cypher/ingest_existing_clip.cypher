@@ -1,5 +1,6 @@
 // Returns the Clip nodes among the given keys: key and properties (embedding left out).
 // params: $keys (list of id values)
+// surface: internal
 UNWIND $keys AS key
 MATCH (n:Clip {id: key})
 RETURN key, properties(n) AS props

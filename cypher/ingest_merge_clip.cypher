@@ -1,5 +1,6 @@
 // Merges Clip nodes by id; sets the given properties, keeps created_at once set. Returns how many rows it merged.
 // params: $rows (list of {key, props, created_at})
+// surface: internal
 UNWIND $rows AS row
 MERGE (n:Clip {id: row.key})
 SET n += row.props, n.created_at = coalesce(n.created_at, row.created_at)

@@ -1,6 +1,7 @@
 // Returns every clip's text for SAR: clip (id), caption, uri, product (id or null),
 // selling_points (texts of the selling points it EXPRESSES), motion (list of {name, score},
 // strongest first). params: none
+// surface: internal
 MATCH (c:Clip)
 OPTIONAL MATCH (c)-[:SHOWS]->(p:Product)
 OPTIONAL MATCH (c)-[:EXPRESSES]->(s:SellingPoint)

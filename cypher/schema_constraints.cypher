@@ -1,5 +1,6 @@
 // Creates the uniqueness constraint on each label's id property, when missing. Returns nothing.
 // params: none
+// surface: internal
 CREATE CONSTRAINT product_id IF NOT EXISTS FOR (n:Product) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT category_name IF NOT EXISTS FOR (n:Category) REQUIRE n.name IS UNIQUE;
 CREATE CONSTRAINT selling_point_id IF NOT EXISTS FOR (n:SellingPoint) REQUIRE n.id IS UNIQUE;

@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kdcvg"
 # bottom to top: a module may import its own layer and the layers below it, never above
 LAYERS = ("root", "media", "graph", "retrieval", "generation", "demo", "cli")
 RANK = {name: i for i, name in enumerate(LAYERS)}
-ROOT_MODULES = {"__init__", "errors", "types", "config", "devices"}  # kdcvg/<name>.py
+ROOT_MODULES = {"__init__", "errors", "types", "config", "devices", "validation", "jsonl",
+                "cli_options"}  # kdcvg/<name>.py
 _MODULE_STRING = re.compile(r"kdcvg(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")
 
 

@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,12 +40,23 @@ from kdcvg.generation.pipeline import (
     render_job,
 )
 from kdcvg.generation.references import ReferenceSource
+from kdcvg.jsonl import loads, parse_lines
+from kdcvg.validation import (
+    NAME_MAX_CHARS,
+    OPTION_MAX_CHARS,
+    TEXT_MAX_CHARS,
+    InputError,
+    check_id,
+    check_number,
+    check_options,
+    check_text,
+    safe_child,
+)
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "kdcvg.batch/1"
 FIELDS = ("id", "product", "selling_points", "selling_point", "format", "duration", "backend",
           "seed", "size", "model", "options")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 ProgressHook = Callable[[str, str, str], None]  # (job id, state, detail)
 
@@ -59,6 +69,10 @@ class BatchJob:
     id: str
     job: AdJob
     size: tuple[int, int] | None = None
+
+    def video(self, folder: Path) -> Path:
+        """`<folder>/<id>.mp4`, checked to stay inside `folder`."""
+        return safe_child(folder, f"{self.id}.mp4")
 
     @property
     def spec(self) -> str:
@@ -104,35 +118,42 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
         raise GenerationError(f"job file {path}: cannot read it ({e})") from e
     out: list[tuple[int, dict[str, Any] | str]] = []
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        for record in reader:
-            row = reader.line_num
-            if None in record:
-                out.append((row, "has more cells than the header"))
-            elif any(v not in (None, "") for v in record.values()):
-                out.append((row, {k: v for k, v in record.items() if v not in (None, "")}))
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        try:
+            for record in reader:
+                row = reader.line_num
+                if None in record:
+                    out.append((row, "has more cells than the header"))
+                elif any(v not in (None, "") for v in record.values()):
+                    out.append((row, {k: v for k, v in record.items() if v not in (None, "")}))
+        except csv.Error as e:
+            raise GenerationError(f"job file {path}: malformed CSV at line {reader.line_num} "
+                                  f"({e})") from e
         return out
     if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
         raise GenerationError(f"job file {path}: expected a .jsonl or .csv file")
-    for row, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            out.append((row, f"is not valid JSON ({e.msg} at column {e.colno})"))
-            continue
-        out.append((row, value if isinstance(value, dict) else "is not a JSON object"))
-    return out
+    values, problems = parse_lines(text)  # one object per line, each problem at its line
+    out += [(row, value if isinstance(value, dict) else "is not a JSON object")
+            for row, value in values]
+    out += [(row, f"is not valid JSON ({reason.removeprefix('malformed JSON (')}")
+            for row, reason in problems]
+    return sorted(out, key=lambda item: item[0])
+
+
+def _text(record: dict[str, Any], name: str, default: str, limit: int = NAME_MAX_CHARS) -> str:
+    value = record.get(name, default)
+    return check_text(name, value, limit, multiline=False)
 
 
 def _job_from(record: dict[str, Any], row: int, csv_file: bool) -> BatchJob:
-    """Build a job from one record; raises GenerationError naming the field."""
+    """Build a job from one record; raises KdcvgError (GenerationError, InputError) naming
+    the field."""
     unknown = sorted(set(record) - set(FIELDS))
     if unknown:
         raise GenerationError(f"unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
     if "product" not in record:
         raise GenerationError("field 'product' is missing")
+    product = check_id("product", record["product"])
     sps: Any = record.get("selling_points", record.get("selling_point"))
     if sps is None:
         raise GenerationError("field 'selling_points' (or 'selling_point') is missing")
@@ -140,30 +161,27 @@ def _job_from(record: dict[str, Any], row: int, csv_file: bool) -> BatchJob:
         sps = [s.strip() for s in sps.split("|")] if csv_file or "|" in sps else [sps]
     if not isinstance(sps, list) or not all(isinstance(s, str) for s in sps):
         raise GenerationError("field 'selling_points' must be a list of strings")
+    sps = [check_text(f"selling_points: item {i}", s, TEXT_MAX_CHARS, multiline=False)
+           for i, s in enumerate(sps, start=1)]
     options = record.get("options", {})
     if isinstance(options, str):
         try:
-            options = json.loads(options)
-        except json.JSONDecodeError as e:
-            raise GenerationError(f"field 'options' is not a JSON object ({e.msg})") from e
+            options = loads(options)
+        except ValueError as e:
+            raise GenerationError(f"field 'options' is not a JSON object ({e})") from e
     if not isinstance(options, dict):
         raise GenerationError("field 'options' must be an object")
     if "model" in record:
-        options = {**options, "model": record["model"]}
-    try:
-        duration = int(record.get("duration", 6))
-        seed = int(record.get("seed", 0))
-    except (TypeError, ValueError) as e:
-        raise GenerationError(f"duration and seed must be whole numbers ({e})") from e
-    job_id = str(record.get("id", f"job-{row:04d}"))
-    if not _ID.match(job_id):
-        raise GenerationError(f"id {job_id!r} must be letters, digits, '.', '_' or '-' "
-                              "(it names the output files)")
-    job = AdJob(product_id=str(record["product"]), selling_points=tuple(sps),
-                format=str(record.get("format", "9:16")), duration_s=duration, seed=seed,
-                backend=str(record.get("backend", "compose")), options=options)
+        options = {**options, "model": _text(record, "model", "", OPTION_MAX_CHARS)}
+    options = check_options("options", options)
+    duration = int(check_number("duration", record.get("duration", 6), int, 1, 3600))
+    seed = int(check_number("seed", record.get("seed", 0), int, 0, 2**32 - 1))
+    job_id = check_id("id", record.get("id", f"job-{row:04d}"))
+    job = AdJob(product_id=product, selling_points=tuple(sps),
+                format=_text(record, "format", "9:16"), duration_s=duration, seed=seed,
+                backend=_text(record, "backend", "compose"), options=options)
     check_job(job)
-    size = parse_size(str(record["size"])) if "size" in record else None
+    size = parse_size(_text(record, "size", "")) if "size" in record else None
     output_size(job, size)
     return BatchJob(row, job_id, job, size)
 
@@ -187,7 +205,7 @@ def parse_jobs(path: str | os.PathLike[str]) -> tuple[list[BatchJob], list[BadRo
             continue
         try:
             job = _job_from(record, row, p.suffix.lower() == ".csv")
-        except GenerationError as e:
+        except (GenerationError, InputError) as e:
             problems.append(BadRow(p.name, row, str(e)))
             continue
         if job.id in seen:
@@ -230,7 +248,7 @@ class Manifest:
 
 def is_finished(folder: Path, job: BatchJob, manifest: Manifest) -> bool:
     """Whether a job's ad exists complete (sidecar written last) and from the same spec."""
-    paths = OutputPaths.for_video(folder / f"{job.id}.mp4")
+    paths = OutputPaths.for_video(job.video(folder))
     entry = manifest.get(job.id)
     return (paths.sidecar.exists() and paths.video.exists()
             and entry.get("state") == "done" and entry.get("spec") == job.spec)
@@ -312,7 +330,7 @@ def run_batch(
         hook(job.id, "running", "")
         started = time.perf_counter()
         try:
-            result = _render_worker(prepared, str(folder / f"{job.id}.mp4"), job.size, clip_model)
+            result = _render_worker(prepared, str(job.video(folder)), job.size, clip_model)
         except KdcvgError as e:
             finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
             continue
@@ -335,7 +353,7 @@ def _run_parallel(
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         running: dict[Future[dict[str, Any]], BatchJob] = {}
         for job, prepared in todo:
-            future = pool.submit(_render_worker, prepared, str(folder / f"{job.id}.mp4"),
+            future = pool.submit(_render_worker, prepared, str(job.video(folder)),
                                  job.size, clip_model)
             running[future] = job
             hook(job.id, "queued", "")

@@ -6,12 +6,12 @@ print; library errors (`KdcvgError`) become one line on stderr and exit 1.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from kdcvg.cli_options import id_option, parse_pairs, text_option
 from kdcvg.generation.diffusion.cli import distill_app
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
 
@@ -26,7 +26,8 @@ ModelOption = Annotated[str | None, typer.Option("--model", help="Backend model 
                                                  "(diffusers), passed as option model=PATH.")]
 OptionsOption = Annotated[list[str] | None, typer.Option(
     "--option", "-o", help="Backend setting key=value (repeatable; values parse as JSON when "
-    "they can), e.g. -o steps=20 -o cta='Buy now'.")]
+    "they can: numbers, true/false, null; text otherwise, at most 1024 characters), e.g. "
+    "-o steps=20 -o cta='Buy now'.")]
 ClipModelOption = Annotated[Path | None, typer.Option(
     "--clip-model", help="Local CLIP folder for the CLIP score; without it the score is "
     "recorded as not computed.", exists=True, file_okay=False)]
@@ -43,20 +44,40 @@ def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str
     """`["steps=20", "cta=Buy now"]` -> `{"steps": 20, "cta": "Buy now"}`, plus `model`.
 
     Raises:
-        typer.BadParameter: an item without `=`.
+        typer.BadParameter: an item without `=`, or a value that breaks the option rules
+            of `kdcvg.cli_options.parse_pairs` (an object, NaN, over-long text ...).
     """
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--option")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
+    options = parse_pairs(pairs, "--option")
     if model is not None:
         options["model"] = model
     return options
+
+
+def check_before_start(job: Any, out: Path, size: str | None) -> tuple[int, int] | None:
+    """Every check `generate ad` can make without the graph, before the server starts.
+
+    Returns:
+        The frame size (None: the format's default).
+
+    Raises:
+        GenerationError: a bad job field, output path, size or backend option.
+    """
+    from kdcvg.generation import outputs
+    from kdcvg.generation.pipeline import check_job, output_size, parse_size
+
+    check_job(job)
+    outputs.check_output(out)
+    frame_size = parse_size(size) if size else None
+    output_size(job, frame_size)
+    if job.backend == "compose":
+        from kdcvg.generation.compose import ComposeSettings
+
+        ComposeSettings.from_options(dict(job.options))
+    elif job.backend == "diffusers":
+        from kdcvg.generation.diffusion.backend import parse_options as parse_mkr_options
+
+        parse_mkr_options(job.options)
+    return frame_size
 
 
 def _source(name: str, store: Any, strict: bool = False) -> Any:
@@ -81,10 +102,12 @@ def fallback_lines(record: dict[str, Any]) -> list[str]:
 
 @generate_app.command("ad")
 def ad(
-    product: Annotated[str, typer.Option("--product", help="Product id.")],
+    product: Annotated[str, typer.Option("--product", help="Product id (list them with "
+                                         "`kdcvg graph query products`).",
+                                         callback=id_option)],
     selling_point: Annotated[list[str], typer.Option(
         "--selling-point", "-s", help="Selling point id or free text; repeat for several "
-        "scenes, in order.")],
+        "scenes, in order.", callback=text_option)],
     out: Annotated[Path, typer.Option("--out", help="Output .mp4 (poster .jpg and sidecar "
                                       ".json are written beside it).")],
     format: Annotated[str, typer.Option("--format", help="9:16, 1:1 or 16:9.")] = "9:16",
@@ -109,13 +132,13 @@ def ad(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from kdcvg.generation.base import AdJob
-    from kdcvg.generation.pipeline import generate_ad, parse_size
+    from kdcvg.generation.pipeline import generate_ad
     from kdcvg.graph.cli_common import store_from_options
 
     job = AdJob(product_id=product, selling_points=tuple(selling_point), format=format,
                 duration_s=duration, seed=seed, backend=backend,
                 options=parse_options(option, model))
-    frame_size = parse_size(size) if size else None
+    frame_size = check_before_start(job, out, size)  # before the ~5 s server start
     with store_from_options(db, neo4j) as store, Progress(
         TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeRemainingColumn(), transient=True,

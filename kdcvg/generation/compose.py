@@ -38,6 +38,7 @@ from kdcvg.retrieval.scenes import ProductInfo, Scene
 
 CAMERA_MOVES = ("zoom_in", "zoom_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "orbit")
 OPTIONS = ("fps", "cta", "transition", "crossfade_s")
+MAX_CTA_CHARS = 80  # the closing card's label: a few words
 STATIC_DIFF = 3.0  # grey-level change per frame (98th percentile) below which a clip is static
 BUFFER_BYTES = 384 * 2**20  # source frames one scene may hold in memory
 MAX_SKIP_S = 10.0
@@ -69,15 +70,21 @@ class ComposeSettings:
             raise GenerationError(
                 f"compose backend has no option {unknown[0]!r}; known options: {', '.join(OPTIONS)}"
             )
-        try:
-            s = cls(
-                fps=float(options.get("fps", cls.fps)),
-                cta=str(options.get("cta", cls.cta)),
-                transition=str(options.get("transition", cls.transition)),
-                crossfade_s=float(options.get("crossfade_s", cls.crossfade_s)),
-            )
-        except (TypeError, ValueError) as e:
-            raise GenerationError(f"compose option has a bad value: {e}") from e
+        values: dict[str, Any] = {}
+        for name in OPTIONS:
+            value = options.get(name, getattr(cls, name))
+            kind = type(getattr(cls, name))
+            try:
+                if isinstance(value, bool) and kind is float:
+                    raise TypeError(name)
+                values[name] = kind(value)
+            except (TypeError, ValueError) as e:
+                raise GenerationError(f"compose option {name}={value!r} must be a "
+                                      f"{'number' if kind is float else 'text'}") from e
+        s = cls(**values)
+        if len(s.cta) > MAX_CTA_CHARS:
+            raise GenerationError(f"compose option cta is {len(s.cta)} characters, the limit "
+                                  f"is {MAX_CTA_CHARS}")
         if not 1 <= s.fps <= 60:
             raise GenerationError(f"compose option fps must be between 1 and 60, got {s.fps}")
         if s.transition not in ("crossfade", "cut"):

@@ -52,7 +52,7 @@ def load_product(store: Any, product_id: str) -> ProductInfo:
     if not rows:
         raise GenerationError(
             f"unknown product {product_id!r}: no Product node has this id "
-            "(list products with `kdcvg graph query label_counts` or ingest it first)"
+            "(list products with `kdcvg graph query products` or ingest it first)"
         )
     r = rows[0]
     return ProductInfo(id=str(r["id"]), name=str(r["name"] or r["id"]), brand=str(r["brand"] or ""),

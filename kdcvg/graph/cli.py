@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import tempfile
 import time
@@ -12,16 +13,39 @@ from typing import Annotated, Any
 
 import typer
 
+from kdcvg.cli_options import parse_pairs
 from kdcvg.errors import ValidationError
 from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_config, store_from_options
+from kdcvg.graph.queries import ANALYST
 
 graph_app = typer.Typer(help="Curate and query the knowledge graph (ACKB).", no_args_is_help=True)
 
 
+def _finite(value: Any, replaced: list[int]) -> Any:
+    """`value` with every NaN or infinity (at any depth) as None, counted in `replaced`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        replaced[0] += 1
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, replaced) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v, replaced) for v in value]
+    return value
+
+
 def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = None) -> None:
-    """A table for people, or JSON for programs; vectors are summarised in tables."""
+    """A table for people, or JSON for programs; vectors are summarised in tables.
+
+    JSON output is always valid JSON: NaN and infinities (which JSON cannot write) are
+    printed as null, and a note on stderr says how many.
+    """
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, default=str))
+        replaced = [0]
+        clean = _finite(rows, replaced)
+        typer.echo(json.dumps(clean, indent=2, default=str, allow_nan=False))
+        if replaced[0]:
+            typer.echo(f"note: {replaced[0]} non-finite number(s) (NaN or Infinity) printed as "
+                       "null: JSON has no such numbers", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -43,16 +67,7 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = No
 
 def _parse_params(params: list[str]) -> dict[str, Any]:
     """`k=v` pairs; a value that parses as JSON (number, list, true) is taken as such."""
-    out: dict[str, Any] = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--param")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    return parse_pairs(params, "--param", lists=True)
 
 
 @graph_app.command()
@@ -64,8 +79,8 @@ def init(db: DbOption = None, neo4j: Neo4jOption = None) -> None:
 
 @graph_app.command()
 def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False) -> None:
-    """Counts per label and relationship type, and embedding coverage."""
-    with store_from_options(db, neo4j) as store:
+    """Counts per label and relationship type, and embedding coverage (as the analyst)."""
+    with store_from_options(db, neo4j, ANALYST) as store:
         result = store.stats()  # type: ignore[attr-defined]
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -80,11 +95,11 @@ def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = 
 
 @graph_app.command()
 def queries() -> None:
-    """List the named queries in cypher/ with what they return and their parameters."""
-    from kdcvg.graph.queries import list_queries
+    """List the analyst queries in cypher/ with what they return and their parameters."""
+    from kdcvg.graph.store import analyst_queries
 
     print_rows([{"name": q.name, "params": ", ".join(q.params), "returns": q.description}
-                for q in list_queries() if not q.name.startswith(("ingest_", "schema_"))],
+                for q in analyst_queries()],
                False, "named queries")
 
 
@@ -94,17 +109,17 @@ def query(
     param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Run a named query and print its rows."""
+    """Run a named analyst query (see `graph queries`) as the read-only analyst and print its rows."""
     from kdcvg.errors import QueryError
-    from kdcvg.graph.queries import load_query
+    from kdcvg.graph.store import load_analyst_query
 
     params = _parse_params(param)
-    named = load_query(name)
+    named = load_analyst_query(name)
     missing = [p for p in named.params if p not in params]
     if missing:
         raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
-    with store_from_options(db, neo4j) as store:
-        rows = store.query(name, **params)  # type: ignore[attr-defined]
+    with store_from_options(db, neo4j, ANALYST) as store:
+        rows = store.analyst_query(name, **params)  # type: ignore[attr-defined]
     print_rows(rows, as_json, name)
 
 
@@ -114,8 +129,8 @@ def cypher(
     param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Run ad-hoc read-only Cypher (writes are refused; nothing is committed)."""
-    with store_from_options(db, neo4j) as store:
+    """Run ad-hoc Cypher as the read-only analyst (the server refuses writes and file reads)."""
+    with store_from_options(db, neo4j, ANALYST) as store:
         rows = store.cypher(text, _parse_params(param))  # type: ignore[attr-defined]
     print_rows(rows, as_json)
 
@@ -245,25 +260,32 @@ def _interrupt(*_: object) -> None:
 def serve(
     db: DbOption = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Bolt port on 127.0.0.1.")] = 7687,
+    studio: Annotated[bool, typer.Option("--studio", help="Also open ArcadeDB's HTTP API (and Studio, "
+                                         "where installed) on a loopback port; log in as the "
+                                         "read-only analyst.")] = False,
 ) -> None:
     """Run the embedded server in the foreground so several commands can share it (Ctrl-C stops)."""
     from kdcvg.config import resolve_store
-    from kdcvg.graph.server import EMBEDDED_DATABASE, EmbeddedServer
+    from kdcvg.graph.server import ANALYST_USER, EMBEDDED_DATABASE, EmbeddedServer
     from kdcvg.graph.store import open_store
 
     config = resolve_store(db=db or resolve_store().db)
-    server = EmbeddedServer(config.db, bolt_port=port).start()
+    server = EmbeddedServer(config.db, bolt_port=port, studio=studio).start()
     try:
-        server.lock.record(server.uri, {"password": server.password, "database": EMBEDDED_DATABASE})
+        server.lock.record(server.uri)
+        credentials = server.write_credentials()
         served = config.__class__(neo4j_uri=server.uri, user=server.auth[0],
                                   password=server.password, database=EMBEDDED_DATABASE)
         with open_store(served, init=False) as store:
             store.server = server  # so that init_schema makes the vector indexes in-process
             store.init_schema()
-        typer.echo(f"serving {config.db} on {server.uri} (user root, database {EMBEDDED_DATABASE})")
-        typer.echo(f"other kdcvg commands: --neo4j {server.uri}  (credentials are picked up "
+        typer.echo(f"serving {config.db} on {server.uri} (database {EMBEDDED_DATABASE})")
+        typer.echo(f"other kdcvg commands: --neo4j {server.uri}  (they read the credentials "
                    "from the database folder)")
-        typer.echo(f"cypher-shell: -a {server.uri} -u root -p {server.password} -d {EMBEDDED_DATABASE}")
+        typer.echo(f"credentials (user {ANALYST_USER}: read-only; user root: read-write) are in "
+                   f"{credentials}, readable by you only")
+        if server.http_url:
+            typer.echo(f"HTTP API and Studio: {server.http_url} (log in as {ANALYST_USER})")
         # Ctrl-C (or `kill -INT`) stops it cleanly. Set explicitly: a shell starts background
         # jobs with SIGINT ignored. SIGTERM stays the JVM's, whose shutdown hooks close the
         # database.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from urllib.parse import urlparse
 import typer
 
 from kdcvg.config import StoreConfig, resolve_store
-from kdcvg.graph.server import EMBEDDED_USER, LOCK_NAME
+from kdcvg.graph.server import CURATOR, read_credentials
 
 DbOption = Annotated[
     Path | None,
@@ -30,33 +29,39 @@ Neo4jOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _served_credentials(config: StoreConfig, db: Path | None) -> StoreConfig:
-    """Reuse `kdcvg graph serve`'s credentials when the URI is the one it advertises."""
+def _served_credentials(config: StoreConfig, db: Path | None, role: str = CURATOR) -> StoreConfig:
+    """Reuse `kdcvg graph serve`'s credentials when the URI is the one it advertises.
+
+    They are read from the served folder's owner-only credentials file: the curator's
+    (root) for commands that write, the read-only analyst's for the analyst surface.
+    """
     if config.neo4j_uri is None or os.environ.get("NEO4J_PASSWORD"):
         return config
     if urlparse(config.neo4j_uri).hostname not in ("127.0.0.1", "localhost"):
         return config
-    folder = db or resolve_store().db
-    try:
-        info = json.loads((folder / LOCK_NAME).read_text() or "{}")
-    except (OSError, ValueError):
+    info = read_credentials(db or resolve_store().db)
+    if info is None or info.get("uri") != config.neo4j_uri:
         return config
-    if info.get("uri") != config.neo4j_uri or "password" not in info:
+    user = info.get(role)
+    if not isinstance(user, dict) or "user" not in user or "password" not in user:
         return config
-    return replace(config, user=EMBEDDED_USER, password=info["password"],
-                   database=info.get("database", config.database))
+    return replace(config, user=str(user["user"]), password=str(user["password"]),
+                   database=str(info.get("database", config.database)))
 
 
-def store_config(db: Path | None, neo4j: str | None) -> StoreConfig:
-    return _served_credentials(resolve_store(db, neo4j), db)
+def store_config(db: Path | None, neo4j: str | None, role: str = CURATOR) -> StoreConfig:
+    return _served_credentials(resolve_store(db, neo4j), db, role)
 
 
 @contextmanager
-def store_from_options(db: Path | None, neo4j: str | None) -> Iterator[object]:
-    """Open the store the options select (starting the embedded server when needed)."""
+def store_from_options(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Iterator[object]:
+    """Open the store the options select (starting the embedded server when needed).
+
+    `role=ANALYST` (the analyst commands) connects as the read-only analyst user.
+    """
     from kdcvg.graph.store import open_store
 
-    with open_store(store_config(db, neo4j)) as store:
+    with open_store(store_config(db, neo4j, role), role=role) as store:
         yield store
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from kdcvg.errors import KdcvgError, VideoError
+from kdcvg.jsonl import loads
 from kdcvg.media.motion import (
     DEFAULT_SETTINGS,
     DEFAULT_THRESHOLDS,
@@ -33,6 +33,17 @@ from kdcvg.media.motion import (
     classify,
     describe_frames,
     named_fields,
+)
+from kdcvg.validation import (
+    CLIP_NUMBER_BOUNDS,
+    NAME_MAX_CHARS,
+    TEXT_MAX_CHARS,
+    InputError,
+    check_id,
+    check_number,
+    check_text,
+    safe_child,
+    shown,
 )
 
 KEYFRAMES = 4
@@ -107,80 +118,130 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     return found, failed
 
 
+SIDECAR_FIELDS = ("id", "caption", "product", "selling_points", "tags")
+MAX_TAGS = 20
+MAX_SELLING_POINTS = 50
+
+
+def _weight(value: Any, where: str, sp: str) -> float:
+    try:
+        w = check_number(f"selling point {sp} weight", value)
+    except InputError as e:
+        raise ClipError(f"{where}: {e}") from e
+    if not 0.0 < w <= 1.0:
+        raise ClipError(f"{where}: selling point weight must be in (0, 1], got {w}")
+    return float(w)
+
+
 def _parse_links(text: str, where: str) -> tuple[tuple[str, float], ...]:
     links = []
     for part in filter(None, (s.strip() for s in text.split(";"))):
         sp, _, weight = part.partition(":")
+        sp = _checked(check_id, where, "selling_points", sp.strip())
         try:
             w = float(weight) if weight else 1.0
         except ValueError as e:
             raise ClipError(f"{where}: selling point weight {weight!r} is not a number") from e
-        if not 0.0 < w <= 1.0:
-            raise ClipError(f"{where}: selling point weight must be in (0, 1], got {w}")
-        links.append((sp.strip(), w))
+        links.append((sp, _weight(w, where, sp)))
     return tuple(links)
+
+
+def _checked(check: Callable[..., Any], where: str, *args: Any) -> Any:
+    """`check(*args)` with its `InputError` as a `ClipError` at `where`."""
+    try:
+        return check(*args)
+    except InputError as e:
+        raise ClipError(f"{where}: {e}") from e
+
+
+def _sidecar(where: str, clip_id: Any, caption: Any, product: Any,
+             links: tuple[tuple[str, float], ...], tags: Any) -> Sidecar:
+    """A checked sidecar: the id rule for ids, the text rules for caption and tags."""
+    if not isinstance(tags, list | tuple) or len(tags) > MAX_TAGS:
+        raise ClipError(f"{where}: tags must be a list of at most {MAX_TAGS} texts, got "
+                        f"{shown(tags)}")
+    if len(links) > MAX_SELLING_POINTS:
+        raise ClipError(f"{where}: selling_points has {len(links)} entries, the limit is "
+                        f"{MAX_SELLING_POINTS}")
+    return Sidecar(
+        id=None if clip_id is None else _checked(check_id, where, "id", clip_id),
+        caption=None if caption is None else _checked(check_text, where, "caption", caption),
+        product=None if product is None else _checked(check_id, where, "product", product),
+        selling_points=links,
+        tags=tuple(_checked(check_text, where, f"tags: item {i}", t, NAME_MAX_CHARS)
+                   for i, t in enumerate(tags, start=1)),
+    )
 
 
 def read_sidecar(video: Path) -> Sidecar:
     """The `<video>.json` beside a file, or an empty sidecar when there is none.
 
+    Ids (`id`, `product`, selling points) follow the id rule of `kdcvg.validation`;
+    unknown fields are refused.
+
     Raises:
-        ClipError: the JSON is malformed or has a field of the wrong type.
+        ClipError: the JSON is malformed or a field is unknown, of the wrong type or
+            breaks its rule (the message names the sidecar and the field).
     """
     path = video.with_name(video.name + ".json")
     if not path.exists():
         return Sidecar()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ClipError(f"{path}: sidecar is not valid JSON ({e})") from e
     if not isinstance(data, dict):
         raise ClipError(f"{path}: sidecar must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(SIDECAR_FIELDS))
+    if unknown:
+        raise ClipError(f"{path}: {unknown[0]}: unknown sidecar field (expected "
+                        f"{', '.join(SIDECAR_FIELDS)})")
     sps = data.get("selling_points", [])
     if not isinstance(sps, list):
         raise ClipError(f"{path}: selling_points must be a list of ids or {{id, weight}} objects")
     links = []
     for item in sps:
         if isinstance(item, str):
-            links.append((item, 1.0))
-        elif isinstance(item, dict) and "id" in item:
-            links += _parse_links(f"{item['id']}:{item.get('weight', 1.0)}", str(path))
+            links.append((_checked(check_id, str(path), "selling_points", item), 1.0))
+        elif isinstance(item, dict) and "id" in item and set(item) <= {"id", "weight"}:
+            sp = _checked(check_id, str(path), "selling_points: id", item["id"])
+            links.append((sp, _weight(item.get("weight", 1.0), str(path), sp)))
         else:
             raise ClipError(
-                f"{path}: selling_points entry {item!r} is neither an id nor {{id, weight}}"
+                f"{path}: selling_points entry {shown(item)} is neither an id nor {{id, weight}}"
             )
-    return Sidecar(
-        id=data.get("id"),
-        caption=data.get("caption"),
-        product=data.get("product"),
-        selling_points=tuple(links),
-        tags=tuple(data.get("tags", [])),
-    )
+    return _sidecar(str(path), data.get("id"), data.get("caption"), data.get("product"),
+                    tuple(links), data.get("tags", []))
 
 
 def read_manifest(path: Path) -> dict[str, Sidecar]:
     """CSV manifest rows by resolved file path (relative paths are relative to the manifest).
 
+    Every row is checked before any file is analysed, so a bad row writes nothing.
+
     Raises:
-        ClipError: unreadable file, missing `file` column, or a bad weight (line named).
+        ClipError: unreadable file, missing `file` column, or a bad id, text or weight
+            (line named).
     """
     try:
         with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise ClipError(f"{path}: manifest cannot be read ({e.strerror})") from e
-    if rows and "file" not in rows[0]:
-        raise ClipError(f"{path}: manifest needs a 'file' column, found {', '.join(rows[0])}")
+            reader = csv.DictReader(f)
+            rows = [(reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ClipError(f"{path}: manifest cannot be read ({e})") from e
+    if rows and "file" not in rows[0][1]:
+        raise ClipError(f"{path}: manifest needs a 'file' column, found {', '.join(rows[0][1])}")
     out = {}
-    for n, row in enumerate(rows, start=2):
+    for n, row in rows:
         where = f"{path}:{n}"
-        file = (path.parent / row["file"]).resolve()
-        out[str(file)] = Sidecar(
-            id=row.get("id") or None,
-            caption=row.get("caption") or None,
-            product=row.get("product") or None,
-            selling_points=_parse_links(row.get("selling_points") or "", where),
-            tags=tuple(t for t in (row.get("tags") or "").split(";") if t),
+        if None in row:
+            raise ClipError(f"{where}: more cells than header columns")
+        name = _checked(check_text, where, "file", row.get("file"), TEXT_MAX_CHARS)
+        file = (path.parent / name).resolve()
+        out[str(file)] = _sidecar(
+            where, row.get("id") or None, row.get("caption") or None,
+            row.get("product") or None, _parse_links(row.get("selling_points") or "", where),
+            [t for t in (row.get("tags") or "").split(";") if t],
         )
     return out
 
@@ -233,6 +294,11 @@ def analyse_file(
 
     p = Path(path)
     info = probe(p)
+    for name, (kind, lo, hi) in CLIP_NUMBER_BOUNDS.items():  # a crafted header says NaN fps
+        try:
+            check_number(name, getattr(info, name), kind, lo, hi)
+        except InputError as e:
+            raise VideoError(f"{p}: the file's {e}") from e
     rate = analysis_rate(info.duration_s, info.fps, settings)
     expected = max(2, int(info.duration_s * rate))
     keys: list[np.ndarray] = []
@@ -257,9 +323,12 @@ def analyse_file(
     finally:
         if on_frames is not None and count > reported:
             on_frames(path, count - reported)
+    if not np.all(np.isfinite(descriptor)):  # never store NaN: it poisons SAR's training
+        raise VideoError(f"{p}: the motion descriptor is not finite; the file's frames "
+                         "cannot be measured")
     clip_id = sidecar.id or slug(p.name)
-    thumb = Path(thumbs) / f"{clip_id}.jpg"
-    thumb.parent.mkdir(parents=True, exist_ok=True)
+    Path(thumbs).mkdir(parents=True, exist_ok=True)
+    thumb = safe_child(thumbs, f"{clip_id}.jpg")
     write_jpeg(thumb, contact_sheet(keys[:KEYFRAMES], columns=KEYFRAMES, tile_width=128))
     row: dict[str, Any] = {
         "id": clip_id,

@@ -12,6 +12,7 @@ from kdcvg.graph.ingest import TextEmbedder, existing_nodes, write_batch
 from kdcvg.graph.records import IngestBatch, now_iso
 from kdcvg.graph.schema import MAX_TEXT_CHARS
 from kdcvg.graph.store import Store
+from kdcvg.validation import InputError, check_id, check_text
 
 NEAR_DUPLICATE = 0.92  # cosine of MiniLM vectors; above it two texts say the same thing
 
@@ -37,12 +38,11 @@ def add_selling_point(store: Store, embedder: TextEmbedder, product: str, text: 
         ValidationError: empty or over-long text, unknown product, or a near-duplicate
             (cosine >= threshold) without `force`; nothing is written.
     """
-    text = text.strip()
-    if not text:
-        raise ValidationError(["text: is empty"], "selling point")
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValidationError([f"text: is {len(text)} characters, the limit is {MAX_TEXT_CHARS}"],
-                              "selling point")
+    try:
+        text = check_text("text", text, MAX_TEXT_CHARS)
+        check_id("product", product)
+    except InputError as e:
+        raise ValidationError([str(e)], "selling point") from e
     if product not in existing_nodes(store, "Product", [product]):
         raise ValidationError([f"product: {product!r} does not exist (see `kdcvg graph query "
                                "selling_points_of_product` or ingest it first)"], "selling point")
@@ -60,6 +60,10 @@ def add_selling_point(store: Store, embedder: TextEmbedder, product: str, text: 
                  f"{similarity:.3f} >= {threshold}); use --force to add it anyway"],
                 "selling point")
     new_id = sp_id or selling_point_id(product, text)
+    try:
+        check_id("id", new_id)  # a product id near the length limit makes one too long
+    except InputError as e:
+        raise ValidationError([str(e)], "selling point") from e
     batch = IngestBatch()
     batch.add_node("SellingPoint", {"id": new_id, "text": text, "source": "curated",
                                     "embedding": [float(x) for x in vector],
@@ -75,6 +79,11 @@ def link_clip(store: Store, clip: str, selling_point: str, weight: float = 1.0) 
     Raises:
         ValidationError: unknown clip or selling point, or weight outside [0, 1].
     """
+    try:
+        check_id("clip", clip)
+        check_id("selling_point", selling_point)
+    except InputError as e:
+        raise ValidationError([str(e)], "link") from e
     if not 0.0 <= weight <= 1.0:
         raise ValidationError([f"weight: {weight} is outside [0, 1]"], "link")
     batch = IngestBatch()

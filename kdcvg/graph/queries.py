@@ -1,9 +1,13 @@
 """Named Cypher queries: one file each in `cypher/`, loaded by name.
 
 A file starts with a header of `//` comment lines: the first says what the
-query returns, a line `// params: $a, $b` names its parameters. A query that
-must differ on Neo4j has a `NAME.neo4j.cypher` beside `NAME.cypher`, its header
-saying why. Schema files may hold several statements separated by `;`.
+query returns, a line `// params: $a, $b` names its parameters, and a line
+`// surface: analyst` or `// surface: internal` says who may run it: analyst
+queries only read and are the ones `kdcvg graph query` lists and runs; internal
+queries are the tool's own (ingest, bulk, export, schema, ...). A file without a
+surface line is internal. A query that must differ on Neo4j has a
+`NAME.neo4j.cypher` beside `NAME.cypher`, its header saying why. Schema files may
+hold several statements separated by `;`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from kdcvg.errors import QueryError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_SURFACE = re.compile(r"^surface:\s*(\S+)\s*$")
+ANALYST = "analyst"
+INTERNAL = "internal"
+SURFACES = (ANALYST, INTERNAL)
 
 
 def cypher_dir() -> Path:
@@ -44,6 +52,7 @@ class NamedQuery:
     description: str
     params: tuple[str, ...]
     path: Path
+    surface: str = INTERNAL
 
     @property
     def statements(self) -> list[str]:
@@ -63,7 +72,11 @@ def _parse(name: str, path: Path) -> NamedQuery:
         header.append(line[2:].strip())
     description = header[0] if header else ""
     params = tuple(dict.fromkeys(_PARAM.findall(text)))
-    return NamedQuery(name, text, description, params, path)
+    surfaces = [m.group(1) for m in map(_SURFACE.match, header) if m]
+    surface = surfaces[0] if surfaces else INTERNAL
+    if surface not in SURFACES:
+        raise QueryError(f"{path}: surface {surface!r} is not one of {', '.join(SURFACES)}")
+    return NamedQuery(name, text, description, params, path, surface)
 
 
 @cache

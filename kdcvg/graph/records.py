@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +23,26 @@ from kdcvg.graph.schema import (
     NODES,
     RELATIONSHIPS,
 )
+from kdcvg.jsonl import gc_paused, parse_lines
+from kdcvg.validation import (
+    CLIP_NUMBER_BOUNDS,
+    NAME_MAX_CHARS,
+    InputError,
+    check_id,
+    check_number,
+    check_text,
+    shown,
+)
 
 # Record type -> node label. `link` records name their relationship in `rel`.
 RECORD_TYPES = {spec.pyg: label for label, spec in NODES.items()}
 LINK_FIELDS = ("rel", "from", "to", "weight", "score", "source")
-_NUMBER_FIELDS = {"duration_s": float, "fps": float, "width": int, "height": int}
+_NUMBER_FIELDS = CLIP_NUMBER_BOUNDS  # name -> (kind, lo, hi)
+# Fields holding the id of a node keyed by `id` (the others are names, as Category's).
+_ID_FIELDS = ("id", "product")
+_FREE_TEXT_FIELDS = ("text", "caption", "description")  # may be long and hold line breaks
 # Short, human-entered fields; free text (descriptions, captions) may be longer.
-_MAX_NAME_CHARS = 200
+_MAX_NAME_CHARS = NAME_MAX_CHARS
 # Lists of short texts: a JSON list in JSONL, `|`-separated text in a CSV cell.
 _LIST_FIELDS = {"distortions": MAX_DISTORTIONS}
 _CSV_LIST_SEPARATOR = "|"
@@ -69,8 +81,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, raw record) pairs; raises ValidationError on unreadable files."""
+def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    """(line number, raw record) pairs and (line number, problem) pairs of lines that hold
+    no record; raises ValidationError on unreadable files."""
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -82,29 +95,14 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         raise ValidationError([f"{path}:{bad_line}: not UTF-8 text (byte {e.start}); "
                                "save the file as UTF-8"], "wrong encoding") from e
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-        try:  # one parse of the whole file is about 3x faster than one per line
-            values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-        except json.JSONDecodeError:
-            values = None  # the per-line pass below names the bad lines
-        if values is not None and len(values) == len(numbered) and \
-                all(isinstance(v, dict) for v in values):
-            return [(n, v) for (n, _), v in zip(numbered, values, strict=True)]
-        rows, problems = [], []
-        for number, line in numbered:
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}:{number}: malformed JSON ({e.msg} at column {e.colno})")
-                continue
-            if not isinstance(value, dict):
-                problems.append(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
-                continue
-            rows.append((number, value))
-        if problems:
-            raise ValidationError(problems, "malformed JSONL")
-        return rows
+    if suffix in (".jsonl", ".ndjson"):  # one object per line, each problem at its own line
+        values, bad = parse_lines(text)
+        others = [(n, v) for n, v in values if not isinstance(v, dict)]
+        if not others:
+            return values, bad
+        # reported with the other problems, at their lines
+        bad += [(n, f"expected a JSON object, got {type(v).__name__}") for n, v in others]
+        return [(n, v) for n, v in values if isinstance(v, dict)], sorted(bad)
     if suffix == ".csv":
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
@@ -117,39 +115,47 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 rows.append((reader.line_num, {k: v for k, v in record.items() if v not in ("", None)}))
         except csv.Error as e:
             raise ValidationError([f"{path}: malformed CSV ({e})"], "malformed CSV") from e
-        return rows
+        return rows, []
     raise ValidationError([f"{path}: unknown file type {suffix!r}; expected .csv or .jsonl"],
                           "unsupported file")
 
 
+def _check(problems: list[str], where: str, check: Any, *args: Any, **kwargs: Any) -> Any:
+    """`check(*args)`, or None with its `InputError` added to `problems` at `where`."""
+    try:
+        return check(*args, **kwargs)
+    except InputError as e:
+        problems.append(f"{where}: {e}")
+        return None
+
+
 def _check_text(where: str, name: str, value: Any, problems: list[str], limit: int) -> str | None:
-    if not isinstance(value, str):
-        problems.append(f"{where}: {name}: expected text, got {type(value).__name__}")
+    try:
+        return check_text(name, value, limit)
+    except InputError as e:
+        problems.append(f"{where}: {e}")
         return None
-    value = value.strip()
-    if not value:
-        problems.append(f"{where}: {name}: is empty")
+
+
+def _check_key(where: str, name: str, label: str, value: Any,
+               problems: list[str]) -> str | None:
+    """A node key or a reference to one: the id rule for `id` keys, the name rule otherwise."""
+    try:
+        if NODES[label].key == "id":
+            return check_id(name, value)
+        return check_text(name, value, _MAX_NAME_CHARS)
+    except InputError as e:
+        problems.append(f"{where}: {e}")
         return None
-    if len(value) > limit:
-        problems.append(f"{where}: {name}: is {len(value)} characters, the limit is {limit}")
-        return None
-    return value
 
 
 def _check_number(where: str, name: str, value: Any, kind: type, problems: list[str],
                   lo: float | None = None, hi: float | None = None) -> float | int | None:
     try:
-        number = kind(value)
-        if isinstance(value, bool) or (kind is int and float(value) != number):
-            raise ValueError
-    except (TypeError, ValueError):
-        problems.append(f"{where}: {name}: expected {'an integer' if kind is int else 'a number'}, "
-                        f"got {value!r}")
+        return check_number(name, value, kind, lo, hi)
+    except InputError as e:
+        problems.append(f"{where}: {e}")
         return None
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
-        problems.append(f"{where}: {name}: {number} is outside [{lo}, {hi}]")
-        return None
-    return number
 
 
 def _check_text_list(where: str, name: str, value: Any, problems: list[str], max_items: int,
@@ -192,13 +198,20 @@ def _parse_node(where: str, label: str, raw: dict[str, Any], problems: list[str]
             continue
         value = raw[name]
         if name in _NUMBER_FIELDS:
-            row[name] = _check_number(where, name, value, _NUMBER_FIELDS[name], problems, lo=0)
+            kind, lo, hi = _NUMBER_FIELDS[name]
+            row[name] = _check_number(where, name, value, kind, problems, lo, hi)
         elif name in _LIST_FIELDS:
             row[name] = _check_text_list(where, name, value, problems, _LIST_FIELDS[name],
                                          from_csv)
+        elif name == spec.key:
+            row[name] = _check_key(where, name, label, value, problems)
+        elif name in _ID_FIELDS:
+            row[name] = _check(problems, where, check_id, name, value)
+        elif name == "uri":
+            row[name] = _check(problems, where, check_text, name, value, MAX_TEXT_CHARS,
+                               multiline=False)
         else:
-            limit = MAX_TEXT_CHARS if name in ("text", "caption", "description", "uri") \
-                else _MAX_NAME_CHARS
+            limit = MAX_TEXT_CHARS if name in _FREE_TEXT_FIELDS else _MAX_NAME_CHARS
             row[name] = _check_text(where, name, value, problems, limit)
     if label == "MotionPattern" and row.get("kind") not in (None, *MOTION_KINDS):
         problems.append(f"{where}: kind: {row['kind']!r} is not one of {', '.join(MOTION_KINDS)}")
@@ -219,14 +232,15 @@ def _parse_link(where: str, raw: dict[str, Any], problems: list[str]) -> tuple |
     for name in sorted(raw.keys() - _LINK_KEYS):
         problems.append(f"{where}: {name}: unknown field for link "
                         f"(expected {', '.join(LINK_FIELDS)})")
-    rel = str(raw.get("rel", "")).upper()
-    if rel not in RELATIONSHIPS:
-        problems.append(f"{where}: rel: {raw.get('rel')!r} is not one of "
+    rel = raw.get("rel", "")
+    rel = rel.upper() if isinstance(rel, str) else rel
+    if not isinstance(rel, str) or rel not in RELATIONSHIPS:
+        problems.append(f"{where}: rel: {shown(raw.get('rel'))} is not one of "
                         f"{', '.join(RELATIONSHIPS)}")
         return None
     spec = RELATIONSHIPS[rel]
-    start = _check_text(where, "from", raw.get("from", ""), problems, _MAX_NAME_CHARS)
-    end = _check_text(where, "to", raw.get("to", ""), problems, _MAX_NAME_CHARS)
+    start = _check_key(where, "from", spec.source, raw.get("from", ""), problems)
+    end = _check_key(where, "to", spec.target, raw.get("to", ""), problems)
     props: dict[str, Any] = {}
     for name in ("weight", "score"):
         if raw.get(name) in (None, ""):
@@ -239,7 +253,7 @@ def _parse_link(where: str, raw: dict[str, Any], problems: list[str]) -> tuple |
         if "source" not in spec.properties:
             problems.append(f"{where}: source: {rel} links carry no source")
         elif raw["source"] not in LINK_SOURCES:
-            problems.append(f"{where}: source: {raw['source']!r} is not one of "
+            problems.append(f"{where}: source: {shown(raw['source'])} is not one of "
                             f"{', '.join(LINK_SOURCES)}")
         else:
             props["source"] = raw["source"]
@@ -263,13 +277,23 @@ def read_batch(path: Path) -> IngestBatch:
     Raises:
         ValidationError: with every problem found, each as "file:line: field: what".
     """
+    with gc_paused():  # hundreds of thousands of acyclic rows
+        return _read_batch(path)
+
+
+def _read_batch(path: Path) -> IngestBatch:
     batch = IngestBatch()
     problems: list[str] = []
     seen: dict[tuple[str, str], str] = {}
     created_at = now_iso()
     from_csv = path.suffix.lower() == ".csv"
     prefix = f"{path}:"
-    for number, raw in _read_rows(path):
+    rows, unreadable = _read_rows(path)
+    unreadable.reverse()  # popped in line order, each before the records after it
+    for number, raw in rows:
+        while unreadable and unreadable[-1][0] < number:
+            line, problem = unreadable.pop()
+            problems.append(f"{prefix}{line}: {problem}")
         where = prefix + str(number)
         kind = raw.get("type")
         if kind == "link":
@@ -283,8 +307,8 @@ def read_batch(path: Path) -> IngestBatch:
                 seen[ident] = where
                 batch.add_link(rel, start, end, props, where)
             continue
-        if kind not in RECORD_TYPES:
-            problems.append(f"{where}: type: {kind!r} is not one of "
+        if not isinstance(kind, str) or kind not in RECORD_TYPES:
+            problems.append(f"{where}: type: {shown(kind)} is not one of "
                             f"{', '.join([*RECORD_TYPES, 'link'])}")
             continue
         label = RECORD_TYPES[kind]
@@ -298,6 +322,7 @@ def read_batch(path: Path) -> IngestBatch:
             continue
         seen[(label, key)] = where
         _add_node_and_implied_links(batch, label, row, where)
+    problems += [f"{prefix}{line}: {problem}" for line, problem in reversed(unreadable)]
     if problems:
         raise ValidationError(problems, f"{path}")
     if not batch.nodes and not batch.links:

@@ -23,14 +23,40 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from kdcvg.errors import StoreError
+from kdcvg.graph.queries import ANALYST
 from kdcvg.graph.schema import EMBEDDING_DIM
 
 EMBEDDED_DATABASE = "ackb"
 EMBEDDED_USER = "root"
+# The analyst surface's user: its group may read records and nothing else (no create,
+# update or delete rights, no schema, security or settings rights), so the server itself
+# refuses its writes, schema changes and LOAD CSV of local files (which needs the
+# updateSecurity right).
+ANALYST_USER = "analyst"
+ANALYST_GROUP = "analyst"
+# The credentials file's key (and a store's role) for the tool's own reads and writes.
+CURATOR = "curator"
 LOCK_NAME = "kdcvg.lock"
+# Where `kdcvg graph serve` keeps the credentials of the run (owner-only, removed on stop).
+CREDENTIALS_NAME = "kdcvg.credentials.json"
 BULK_MARKER = "BULK_LOAD_INCOMPLETE"  # left by a --bulk load that was killed mid-way
 # Labels whose `embedding` property carries a vector index.
 VECTOR_INDEXED = ("SellingPoint", "Clip")
+
+# ArcadeDB's security groups, written before the server starts: `admin` and `*` as
+# ArcadeDB makes them, plus the analyst's read-only group.
+_GROUPS = {
+    "databases": {"*": {"groups": {
+        "admin": {"resultSetLimit": -1, "readTimeout": -1,
+                  "access": ["updateSecurity", "updateSchema", "updateDatabaseSettings"],
+                  "types": {"*": {"access": ["createRecord", "readRecord", "updateRecord",
+                                             "deleteRecord"]}}},
+        ANALYST_GROUP: {"resultSetLimit": -1, "readTimeout": -1, "access": [],
+                        "types": {"*": {"access": ["readRecord"]}}},
+        "*": {"resultSetLimit": -1, "readTimeout": -1, "access": [], "types": {"*": {"access": []}}},
+    }}},
+    "version": 2,
+}
 
 _JUL_CONFIG = """handlers=java.util.logging.ConsoleHandler
 .level=SEVERE
@@ -123,6 +149,61 @@ def exit_process(code: int | str | None) -> NoReturn:
     os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
+@contextmanager
+def owner_only_umask() -> Iterator[None]:
+    """Files and folders created inside the block are the owner's alone (umask 077)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_owner_only_folder(folder: Path) -> None:
+    """Create `folder` (and missing parents) as 0700, and make it 0700 if it existed."""
+    with owner_only_umask():
+        folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+
+
+def restrict_to_owner(root: Path) -> None:
+    """Take group and other permissions off every folder and file under `root` (links skipped).
+
+    ArcadeDB creates data files as the server runs (a new type is a new bucket file);
+    the folder is already 0700, and this sweep at start and stop leaves each file 0600
+    and each folder 0700 as well.
+    """
+    for path in [root, *root.rglob("*")]:
+        try:
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+        except FileNotFoundError:  # a file the server removed meanwhile
+            continue
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    """Write `text` to a new file only the owner can read (no window where it is wider)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def read_credentials(root: Path) -> dict[str, Any] | None:
+    """What `kdcvg graph serve` on `root` stored for other commands, or None.
+
+    The file is the owner's alone: another user cannot read it, so cannot connect.
+    """
+    try:
+        info = json.loads((root / CREDENTIALS_NAME).read_text() or "{}")
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who holds an embedded database folder."""
@@ -141,8 +222,9 @@ class FolderLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+        make_owner_only_folder(self.root)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        f = os.fdopen(fd, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -156,13 +238,16 @@ class FolderLock:
             )
             raise StoreError(f"database folder {self.root} is in use by {who}; {hint}") from None
         self._file = f
-        os.chmod(self.path, 0o600)  # `serve` writes its password here
+        os.chmod(self.path, 0o600)  # a lock file left by an older version may be 0644
         self.record(uri=None)
 
-    def record(self, uri: str | None, extra: dict[str, Any] | None = None) -> None:
-        """Write who holds the lock (and where it serves) for the next process to read."""
+    def record(self, uri: str | None) -> None:
+        """Write who holds the lock (and where it serves) for the next process to read.
+
+        Never a secret: credentials go to the owner-only credentials file.
+        """
         assert self._file is not None, "lock not held"
-        info = {"pid": os.getpid(), "command": " ".join(sys.argv[:3]), "uri": uri} | (extra or {})
+        info = {"pid": os.getpid(), "command": " ".join(sys.argv[:3]), "uri": uri}
         self._file.seek(0)
         self._file.truncate()
         self._file.write(json.dumps(info))
@@ -185,10 +270,17 @@ class FolderLock:
 class EmbeddedServer:
     """ArcadeDB with its Bolt plugin on 127.0.0.1, one per database folder.
 
+    Two users, each with a random password made for this run: `root` (the tool's
+    own reads and writes) and `analyst`, whose group may only read records. LOAD CSV
+    of local files and of URLs is switched off, and ArcadeDB's HTTP API (which it
+    always starts) is stopped again unless `studio` asks for it. The folder and
+    everything the server writes in it are the owner's alone.
+
     Args:
         root: the database folder (ArcadeDB's server root).
         bolt_port: Bolt port; None picks a free one.
         password: root password; None makes a random one for this run.
+        studio: keep ArcadeDB's HTTP API (and Studio, where installed) on a loopback port.
 
     Example:
         >>> server = EmbeddedServer(Path(".kdcvg/ackb")).start()
@@ -196,10 +288,14 @@ class EmbeddedServer:
         'bolt://127.0.0.1:40123'
     """
 
-    def __init__(self, root: Path, bolt_port: int | None = None, password: str | None = None):
+    def __init__(self, root: Path, bolt_port: int | None = None, password: str | None = None,
+                 studio: bool = False):
         self.root = Path(root).resolve()
         self.bolt_port = bolt_port
-        self.password = password or secrets.token_hex(12)
+        self.password = password or secrets.token_hex(16)
+        self.analyst_password = secrets.token_hex(16)
+        self.studio = studio
+        self.http_port: int | None = None
         self.lock = FolderLock(self.root)
         self._server: Any = None
 
@@ -210,6 +306,16 @@ class EmbeddedServer:
     @property
     def auth(self) -> tuple[str, str]:
         return (EMBEDDED_USER, self.password)
+
+    @property
+    def analyst_auth(self) -> tuple[str, str]:
+        """The read-only analyst user's credentials."""
+        return (ANALYST_USER, self.analyst_password)
+
+    @property
+    def http_url(self) -> str | None:
+        """ArcadeDB's HTTP API, when `studio` kept it open."""
+        return f"http://127.0.0.1:{self.http_port}" if self.http_port else None
 
     def start(self) -> EmbeddedServer:
         if self.bolt_port is not None:
@@ -227,25 +333,71 @@ class EmbeddedServer:
         return self
 
     def _start(self) -> None:
-        _start_jvm(self.root)
-        import arcadedb_embedded as arcade
+        import jpype
 
-        # The root password is set when the users file is created: drop the last
-        # run's so that each run gets its own random password.
-        (self.root / "config" / "server-users.jsonl").unlink(missing_ok=True)
-        self.bolt_port = self.bolt_port or free_port()
-        config = {
-            "host": "127.0.0.1",
-            "http_port": free_port(),
-            "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
-            "bolt_port": self.bolt_port,
-        }
-        try:
-            self._server = arcade.create_server(str(self.root), self.password, config)
-            self._server.start()
-        except arcade.ArcadeDBError as e:
-            raise StoreError(f"embedded graph server in {self.root} failed to start: {e}") from e
-        self.database(EMBEDDED_DATABASE)
+        with owner_only_umask():  # the config, database and log files ArcadeDB makes now
+            _start_jvm(self.root)
+            import arcadedb_embedded as arcade
+
+            restrict_to_owner(self.root)  # what an older version left readable
+            settings = jpype.JClass("com.arcadedb.GlobalConfiguration")
+            # JVM-wide: no LOAD CSV of local files or URLs for anyone, root included.
+            settings.OPENCYPHER_LOAD_CSV_ALLOW_FILE_URLS.setValue(False)
+            settings.OPENCYPHER_LOAD_CSV_ALLOW_REMOTE_URLS.setValue(False)
+            config_dir = self.root / "config"
+            config_dir.mkdir(exist_ok=True)
+            # The root password is set when the users file is created: drop the last
+            # run's so that each run gets its own random passwords.
+            (config_dir / "server-users.jsonl").unlink(missing_ok=True)
+            _write_owner_only(config_dir / "server-groups.json", json.dumps(_GROUPS, indent=2))
+            self.bolt_port = self.bolt_port or free_port()
+            self.http_port = free_port()
+            config = {
+                "host": "127.0.0.1",
+                "http_port": self.http_port,
+                "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+                "bolt_port": self.bolt_port,
+            }
+            try:
+                self._server = arcade.create_server(str(self.root), self.password, config)
+                self._server.start()
+            except arcade.ArcadeDBError as e:
+                raise StoreError(f"embedded graph server in {self.root} failed to start: {e}") from e
+            try:
+                java = self._server._java_server
+                if not self.studio:
+                    # ArcadeDB has no setting that keeps its HTTP listener closed: stop it
+                    # (open for well under a second, on loopback, behind the root password).
+                    java.getHttpServer().stopService()
+                    self.http_port = None
+                self._create_analyst(java.getSecurity())
+                self.database(EMBEDDED_DATABASE)
+            except BaseException:
+                self._server.stop()
+                self._server = None
+                raise
+
+    def _create_analyst(self, security: Any) -> None:
+        """The analyst user, in the read-only group on every database of this server."""
+        import jpype
+
+        json_object = jpype.JClass("com.arcadedb.serializer.json.JSONObject")
+        user = {"name": ANALYST_USER, "password": str(security.encodePassword(self.analyst_password)),
+                "databases": {"*": [ANALYST_GROUP]}}
+        security.createUser(json_object(json.dumps(user)))
+
+    def write_credentials(self) -> Path:
+        """Store this run's URI and users for other commands, owner-only; removed by `stop`.
+
+        Keyed by role (`CURATOR`, `ANALYST`), as `cli_common` asks for them.
+        """
+        path = self.root / CREDENTIALS_NAME
+        _write_owner_only(path, json.dumps({
+            "uri": self.uri, "database": EMBEDDED_DATABASE, "http": self.http_url,
+            CURATOR: {"user": EMBEDDED_USER, "password": self.password},
+            ANALYST: {"user": ANALYST_USER, "password": self.analyst_password},
+        }))
+        return path
 
     def database(self, name: str) -> Any:
         """The ArcadeDB database `name`, created when missing (its Python API handle)."""
@@ -277,6 +429,8 @@ class EmbeddedServer:
                 self._server.stop()
             finally:
                 self._server = None
+                (self.root / CREDENTIALS_NAME).unlink(missing_ok=True)
+                restrict_to_owner(self.root)
                 self.lock.release()
 
     def __enter__(self) -> EmbeddedServer:

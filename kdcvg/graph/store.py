@@ -16,13 +16,19 @@ from typing import Any
 
 from kdcvg.config import StoreConfig
 from kdcvg.errors import QueryError, StoreError
-from kdcvg.graph.queries import load_query
+from kdcvg.graph.queries import ANALYST, NamedQuery, list_queries, load_query
 from kdcvg.graph.schema import NODES, RELATIONSHIPS
-from kdcvg.graph.server import EMBEDDED_DATABASE, EmbeddedServer
+from kdcvg.graph.server import CURATOR, EMBEDDED_DATABASE, EmbeddedServer
 
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
-# Clauses that write. Ad-hoc Cypher containing one is refused before it runs,
-# and the rest runs in a transaction that is always rolled back.
+# Who a store connects as: the curator (the tool's own reads and writes) or the
+# analyst (`graph cypher|query|queries|stats`: reads only, enforced by the server).
+ROLES = (CURATOR, ANALYST)
+# Procedures an analyst may call on Neo4j (their plans are checked before running).
+NEO4J_ANALYST_PROCEDURES = ("db.labels", "db.relationshipTypes", "db.propertyKeys",
+                            "db.index.vector.queryNodes", "db.index.fulltext.queryNodes")
+# A friendly early message only, never the guard: the analyst's database user is.
+# Text naming a writing clause is refused before it reaches the server.
 _WRITE_CLAUSE = re.compile(
     r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|LOAD\s+CSV|FOREACH)\b", re.IGNORECASE
 )
@@ -39,6 +45,9 @@ def _translate(e: Exception, what: str) -> Exception:
         return QueryError(f"{what}: Cypher syntax error: {message}")
     if isinstance(e, nx.ConstraintError):
         return StoreError(f"{what}: constraint violated: {message}")
+    if isinstance(e, nx.Forbidden):
+        return QueryError(f"{what}: refused by the graph server (the analyst user may only "
+                          f"read): {message}")
     if isinstance(e, nx.AuthError):
         return StoreError(f"{what}: the server refused the user/password "
                           "(set NEO4J_USER and NEO4J_PASSWORD)")
@@ -75,17 +84,35 @@ class Store:
         server: the embedded server behind it, when this process runs one.
         owns_server: stop `server` when the store closes.
         home: the store folder (trained models, LoRAs, keyframe sheets).
+        analyst_driver: the connection of the analyst surface (`cypher`, `analyst_query`,
+            `stats`). None: the read-only analyst user of `server` when there is one,
+            otherwise `driver` (a connection made with the analyst's own credentials,
+            or a Neo4j server, where every analyst query runs in a READ transaction
+            after its plan was checked).
     """
 
     def __init__(self, driver: Any, database: str, flavor: str,
                  server: EmbeddedServer | None = None, owns_server: bool = False,
-                 home: Path | None = None) -> None:
+                 home: Path | None = None, analyst_driver: Any = None) -> None:
         self.home = home if home is not None else StoreConfig().home
         self.driver = driver
         self.database = database
         self.flavor = flavor
         self.server = server
         self.owns_server = owns_server
+        self._analyst_driver = analyst_driver
+
+    def _analyst(self) -> Any:
+        """The analyst surface's connection (opened on first use)."""
+        if self._analyst_driver is None:
+            if self.server is not None:
+                import neo4j
+
+                self._analyst_driver = neo4j.GraphDatabase.driver(self.server.uri,
+                                                                  auth=self.server.analyst_auth)
+            else:
+                self._analyst_driver = self.driver
+        return self._analyst_driver
 
     def _session(self, read: bool = False) -> Any:
         from neo4j import READ_ACCESS, WRITE_ACCESS
@@ -134,26 +161,68 @@ class Store:
             raise
 
     def cypher(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run ad-hoc read-only Cypher; writes are refused and nothing is ever committed.
+        """Run ad-hoc Cypher on the analyst surface: it may read, and nothing else.
+
+        Text that names a writing clause gets a friendly message before it is sent;
+        everything else goes to `run_read`, where the server is the guard.
 
         Raises:
-            QueryError: the text writes, or the server rejects it.
+            QueryError: the text writes, or the server refuses or rejects it.
         """
         code = _STRINGS_AND_COMMENTS.sub("''", text)
         found = _WRITE_CLAUSE.search(code)
         if found:
             raise QueryError(f"ad-hoc Cypher is read-only: {found.group(1).upper()} is refused; "
                              "curate through `kdcvg graph ingest`, `add-selling-point` or `link`")
+        return self.run_read(text, params, "cypher")
+
+    def analyst_query(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a named analyst query (`// surface: analyst`) on the analyst surface.
+
+        Raises:
+            QueryError: the query is the tool's own (internal), unknown, or refused.
+        """
+        query = load_analyst_query(name, self.flavor)
+        return self.run_read(query.text, params, f"query {name}")
+
+    def run_read(self, text: str, params: dict[str, Any] | None = None,
+                 what: str = "cypher") -> list[dict[str, Any]]:
+        """The analyst surface's guarded path: run `text` as the analyst, read-only.
+
+        The guard is the server. Embedded ArcadeDB: the analyst user's group has no
+        right to create, update or delete records, change the schema, or read files
+        (LOAD CSV of local files needs the updateSecurity right, and is off for every
+        user). Neo4j: a READ access-mode transaction, after the server's own plan
+        (`EXPLAIN`) says the query only reads (`query_type` 'r') and loads no CSV and
+        calls no procedure outside NEO4J_ANALYST_PROCEDURES. The transaction is
+        committed, so that the server's refusal of a write (ArcadeDB checks the right
+        to update a record at commit) reaches the user rather than a silent rollback.
+
+        Raises:
+            QueryError: the server refuses or rejects the text.
+        """
+        from neo4j import READ_ACCESS
+
         try:
-            with self._session(read=True) as session:
+            with self._analyst().session(database=self.database,
+                                         default_access_mode=READ_ACCESS) as session:
                 tx = session.begin_transaction()
                 try:
-                    return [dict(r) for r in tx.run(text, params or {})]
+                    if self.flavor == "neo4j":
+                        _check_neo4j_plan(tx, text, params or {}, what)
+                    rows = [dict(r) for r in tx.run(text, params or {})]
+                    # Committed, not rolled back: ArcadeDB checks the update right of
+                    # records changed inside a transaction when it commits, and a rollback
+                    # would hide a write instead of having the server refuse it.
+                    tx.commit()
+                    return rows
                 finally:
                     if not tx.closed():
                         tx.rollback()
+        except (QueryError, StoreError):
+            raise
         except Exception as e:
-            raise _translate(e, "cypher") from e
+            raise _translate(e, what) from e
 
     def init_schema(self) -> None:
         """Create constraints and vector indexes when missing (idempotent)."""
@@ -172,27 +241,82 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         """Counts per label and relationship type, and embedding coverage per label."""
-        found = {r["label"]: r for r in self.query("label_counts")}
+        found = {r["label"]: r for r in self.analyst_query("label_counts")}
         nodes = {label: {"nodes": found.get(label, {}).get("nodes", 0),
                          "with_embedding": found.get(label, {}).get("with_embedding", 0)}
                  for label in NODES}
-        counted = {r["type"]: r["relationships"] for r in self.query("relationship_counts")}
+        counted = {r["type"]: r["relationships"]
+                   for r in self.analyst_query("relationship_counts")}
         return {"nodes": nodes, "relationships": {t: counted.get(t, 0) for t in RELATIONSHIPS}}
 
     def close(self) -> None:
+        if self._analyst_driver is not None and self._analyst_driver is not self.driver:
+            self._analyst_driver.close()
         self.driver.close()
         if self.server is not None and self.owns_server:
             self.server.stop()
 
 
-def connect(config: StoreConfig) -> Store:
-    """Open a store: start the embedded server, or reach the Neo4j server, and check it answers."""
+def analyst_queries() -> list[NamedQuery]:
+    """The named queries an analyst may run (`// surface: analyst`), sorted by name."""
+    return [q for q in list_queries() if q.surface == ANALYST]
+
+
+def load_analyst_query(name: str, flavor: str = "embedded") -> NamedQuery:
+    """The named query `name`, when it is an analyst query.
+
+    Raises:
+        QueryError: the query is unknown, or internal to kdcvg (ingest, bulk, export, ...).
+    """
+    query = load_query(name, flavor)
+    if query.surface != ANALYST:
+        known = ", ".join(q.name for q in analyst_queries()) or "none"
+        raise QueryError(f"query {name} is internal to kdcvg, not an analyst query; "
+                         f"analyst queries: {known}")
+    return query
+
+
+def _plan_operators(plan: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+    if plan:
+        yield plan
+        for child in plan.get("children", []):
+            yield from _plan_operators(child)
+
+
+def _check_neo4j_plan(tx: Any, text: str, params: dict[str, Any], what: str) -> None:
+    """Refuse, from Neo4j's own plan of `text`, anything but a read of the graph."""
+    summary = tx.run(f"EXPLAIN {text}", params).consume()
+    if summary.query_type != "r":
+        raise QueryError(f"{what}: refused: Neo4j plans this query as type "
+                         f"{summary.query_type!r}; the analyst surface runs reads ('r') only")
+    for op in _plan_operators(summary.plan):
+        kind = str(op.get("operatorType", "")).partition("@")[0]
+        details = str(op.get("args", {}).get("Details", ""))
+        if kind == "LoadCSV":
+            raise QueryError(f"{what}: refused: LOAD CSV reads files or URLs; the analyst "
+                             "surface reads the graph only")
+        if kind == "ProcedureCall" and details.partition("(")[0].strip() not in NEO4J_ANALYST_PROCEDURES:
+            raise QueryError(f"{what}: refused: procedure {details.partition('(')[0].strip()!r} "
+                             f"is not one of {', '.join(NEO4J_ANALYST_PROCEDURES)}")
+
+
+def connect(config: StoreConfig, role: str = CURATOR) -> Store:
+    """Open a store: start the embedded server, or reach the Neo4j server, and check it answers.
+
+    Args:
+        config: which server, and its credentials.
+        role: `CURATOR` (the tool's own reads and writes) or `ANALYST`: an embedded
+            server started here is then reached as its read-only analyst user only.
+    """
     import neo4j
 
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {ROLES}")
     server: EmbeddedServer | None = None
     if config.neo4j_uri is None:
         server = EmbeddedServer(config.db).start()
-        uri, auth, database, flavor = server.uri, server.auth, EMBEDDED_DATABASE, "embedded"
+        auth = server.analyst_auth if role == ANALYST else server.auth
+        uri, database, flavor = server.uri, EMBEDDED_DATABASE, "embedded"
     else:
         uri, auth = config.neo4j_uri, (config.user, config.password)
         database, flavor = config.database, "neo4j"
@@ -211,15 +335,19 @@ def connect(config: StoreConfig) -> Store:
         if isinstance(e, ValueError):
             raise StoreError(f"{uri} is not a valid Bolt URI ({e}); expected bolt://host:7687") from e
         raise _translate(e, f"connect to {uri}") from e
-    return Store(driver, database, flavor, server, owns_server=server is not None, home=config.home)
+    return Store(driver, database, flavor, server, owns_server=server is not None, home=config.home,
+                 analyst_driver=driver if role == ANALYST else None)
 
 
 @contextmanager
-def open_store(config: StoreConfig, init: bool = True) -> Iterator[Store]:
-    """A store for the length of a `with` block; the embedded server stops when it ends."""
-    store = connect(config)
+def open_store(config: StoreConfig, init: bool = True, role: str = CURATOR) -> Iterator[Store]:
+    """A store for the length of a `with` block; the embedded server stops when it ends.
+
+    An analyst store (`role=ANALYST`) never writes, so it does not create the schema.
+    """
+    store = connect(config, role)
     try:
-        if init:
+        if init and role == CURATOR:
             store.init_schema()
         yield store
     finally:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kdcvg.cli_options import id_option, text_option
 from kdcvg.graph.cli_common import (
     DbOption,
     JsonOption,
@@ -60,11 +61,14 @@ def train(
 
 @sar_app.command()
 def retrieve(
-    text: Annotated[str, typer.Argument(help="Selling-point text (may be new to the graph).")],
+    text: Annotated[str, typer.Argument(help="Selling-point text (may be new to the graph).",
+                                        callback=text_option)],
     db: DbOption = None,
     neo4j: Neo4jOption = None,
-    product: Annotated[str | None, typer.Option(help="Product id the text belongs to.")] = None,
-    category: Annotated[str | None, typer.Option(help="Category name.")] = None,
+    product: Annotated[str | None, typer.Option(help="Product id the text belongs to.",
+                                                callback=id_option)] = None,
+    category: Annotated[str | None, typer.Option(help="Category name.",
+                                                 callback=text_option)] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Clips to return.")] = 10,
     json_out: JsonOption = False,
 ) -> None:

@@ -28,6 +28,7 @@ MEASURES = {
     "R(rel=2)@10": "strict recall at 10: share of the grade-2 (exact) clips in the top 10",
     "RR(rel=2)": "strict reciprocal rank: 1 / rank of the first grade-2 (exact) clip",
 }
+EXACT_GRADE = 2  # the strict measures average over the queries that have such a clip
 MEASURE_NAMES = tuple(MEASURES)
 RUN_DEPTH = 100
 Run = dict[str, dict[str, float]]  # query id -> clip id -> score
@@ -94,12 +95,20 @@ def measure(runs: dict[str, Run], qrels: dict[str, dict[str, int]]) -> dict[str,
     """Aggregate metrics per method (queries without judgements are ignored by ir-measures)."""
     import ir_measures
 
-    measures = [ir_measures.parse_measure(m) for m in MEASURE_NAMES]
-    out = {}
-    for name, run in runs.items():
-        agg = ir_measures.calc_aggregate(measures, qrels, run)
-        out[name] = {str(m): float(agg.get(m, 0.0)) for m in measures}
-    return out
+    # A query with no exact clip would count 0 in a strict measure (0 of 0 found), so
+    # those are averaged over the queries that have one.
+    exact = {q: judged for q, judged in qrels.items()
+             if any(g >= EXACT_GRADE for g in judged.values())}
+    strict = {m for m in MEASURE_NAMES if f"(rel={EXACT_GRADE})" in m}
+    groups = [([m for m in MEASURE_NAMES if m not in strict], qrels),
+              ([m for m in MEASURE_NAMES if m in strict], exact)]
+    out: dict[str, dict[str, float]] = {name: {} for name in runs}
+    for names, judged in groups:
+        measures = [ir_measures.parse_measure(m) for m in names]
+        for name, run in runs.items():
+            agg = ir_measures.calc_aggregate(measures, judged, run) if judged else {}
+            out[name] |= {str(m): float(agg.get(m, 0.0)) for m in measures}
+    return {name: {m: values[m] for m in MEASURE_NAMES} for name, values in out.items()}
 
 
 def dense_run(queries: list[EvalQuery], query_x: np.ndarray, clip_x: np.ndarray,

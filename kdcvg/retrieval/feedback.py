@@ -12,6 +12,7 @@ retrieval (`with_feedback_links`).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -19,54 +20,91 @@ from typing import Any
 
 from kdcvg.errors import ValidationError
 from kdcvg.graph.schema import RELATIONSHIPS
+from kdcvg.jsonl import parse_lines
+from kdcvg.validation import InputError, check_id, check_number
 
 FEEDBACK_NAME = "feedback.jsonl"
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    if not path.exists():
-        raise ValidationError([f"{path}: no such file"], "feedback file")
-    text = path.read_text(encoding="utf-8")
+FIELDS = ("clip", "selling_point", "rating", "clicks", "impressions")
+MAX_COUNT = 1e15  # clicks and impressions: beyond any real campaign, far below float limits
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+    """(line, row or the problem that line has) pairs of a feedback file, in line order.
+
+    Raises:
+        ValidationError: the file cannot be read, or a malformed CSV.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ValidationError([f"{path}: no such file"], "feedback file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValidationError([f"{path}: cannot read it as UTF-8 text ({e})"],
+                              "feedback file") from e
     if path.suffix.lower() == ".csv":
-        return [(i + 2, dict(r)) for i, r in enumerate(csv.DictReader(text.splitlines()))]
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
         try:
-            rows.append((n, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise ValidationError([f"{path}:{n}: not JSON ({e.msg})"], "feedback file") from e
-    return rows
+            reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+            rows = [(reader.line_num, row) for row in reader]
+        except csv.Error as e:
+            raise ValidationError([f"{path}: malformed CSV ({e})"], "feedback file") from e
+        bad = [f"{path}:{n}: more cells than header columns" for n, r in rows if None in r]
+        if bad:
+            raise ValidationError(bad, "feedback file")
+        return [(n, {k: v for k, v in r.items() if v not in (None, "")}) for n, r in rows]
+    values, problems = parse_lines(text)
+    rows: list[tuple[int, Any]] = [(n, f"{path}:{n}: {reason}") for n, reason in problems]
+    rows += [(n, v if isinstance(v, dict) else f"{path}:{n}: expected a JSON object, got "
+                                                f"{type(v).__name__}") for n, v in values]
+    return sorted(rows, key=lambda item: item[0])
 
 
-def _number(row: dict[str, Any], name: str) -> float | None:
+def _number(row: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
     v = row.get(name)
     if v is None or v == "":
         return None
-    return float(v)
+    return float(check_number(name, v, float, lo, hi))
 
 
 def read_feedback(path: Path, clips: set[str], selling_points: set[str]) -> list[dict[str, Any]]:
     """Validated, normalised feedback rows `{clip, selling_point, value, raw}`.
 
+    Every row holds `clip` and `selling_point` (ids, by the id rule) and either `rating`
+    or `clicks` and `impressions` (finite numbers); any other field is refused.
+
     Raises:
-        ValidationError: unknown ids, missing or out-of-range values (all problems listed).
+        ValidationError: unknown fields or ids, missing, non-finite or out-of-range
+            values (all problems listed, each with its line).
     """
     problems: list[str] = []
     parsed: list[tuple[dict[str, Any], float | None, tuple[float, float] | None]] = []
     for n, row in _rows(path):
+        if isinstance(row, str):
+            problems.append(row)
+            continue
         where = f"{path}:{n}"
-        clip, sp = str(row.get("clip") or ""), str(row.get("selling_point") or "")
+        unknown = sorted(set(row) - set(FIELDS))
+        if unknown:
+            problems.append(f"{where}: {unknown[0]}: unknown field (expected "
+                            f"{', '.join(FIELDS)})")
+            continue
+        try:
+            clip = check_id("clip", row.get("clip"))
+            sp = check_id("selling_point", row.get("selling_point"))
+        except InputError as e:
+            problems.append(f"{where}: {e}")
+            continue
         if clip not in clips:
             problems.append(f"{where}: unknown clip id {clip!r}")
         if sp not in selling_points:
             problems.append(f"{where}: unknown selling_point id {sp!r}")
         try:
-            rating, clicks, shown = (_number(row, "rating"), _number(row, "clicks"),
-                                     _number(row, "impressions"))
-        except (TypeError, ValueError):
-            problems.append(f"{where}: rating, clicks and impressions must be numbers")
+            rating, clicks, shown = (_number(row, "rating", -MAX_COUNT, MAX_COUNT),
+                                     _number(row, "clicks", -MAX_COUNT, MAX_COUNT),
+                                     _number(row, "impressions", -MAX_COUNT, MAX_COUNT))
+        except InputError as e:
+            problems.append(f"{where}: {e}")
             continue
         if rating is not None:
             if not 1 <= rating <= 5:

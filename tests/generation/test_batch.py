@@ -194,3 +194,45 @@ def test_killed_batch_resumes_with_exactly_the_missing_jobs(store, tmp_path: Pat
     assert not list(out.glob(".*partial"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert {k: v["state"] for k, v in manifest["jobs"].items()} == {i: "done" for i in ids}
+
+
+def test_job_rows_follow_the_id_number_and_option_rules(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    base = {"product": "p1", "selling_point": "Fits any bag"}
+    rows = [
+        {**base, "id": "../../escape"},
+        {**base, "id": "a\u202eb"},
+        {**base, "product": "/abs/path"},
+        {**base, "options": {"cta": "x" * 20_000}},
+        {**base, "options": {"cta": {"nested": 1}}},
+        {**base, "duration": 1e308},
+        {**base, "seed": "1e999"},
+        {**base, "selling_point": "lone \ud800"},
+        {**base, "id": "ok"},
+    ]
+    jobs.write_text("".join(json.dumps(r) + "\n" for r in rows)
+                    + '{"product": "p1", "selling_point": "x", "seed": NaN}\n'
+                    + '{"product": "p1", "selling_point": ' + "[" * 10_000 + "]" * 10_000 + "}\n"
+                    + '{"product": "p1",\n"selling_point": "x"}\n')
+    good, bad = parse_jobs(jobs)
+    assert [j.id for j in good] == ["ok"]
+    reasons = {b.row: b.reason for b in bad}
+    assert reasons[1].startswith("id: '../../escape' is not a valid id")
+    assert reasons[2].startswith("id: 'a\\u202eb' is not a valid id")
+    assert reasons[3].startswith("product: '/abs/path' is not a valid id")
+    assert reasons[4] == "options.cta: is 20000 characters, the limit is 1024"
+    assert reasons[5] == ("options.cta: expected text, a number, true/false or null, got dict "
+                          "{'nested': 1}")
+    assert reasons[6] == "duration: 1e+308 is outside [1, 3600]"
+    assert reasons[7] == "seed: '1e999' is not a finite number"
+    assert reasons[8] == ("selling_points: item 1: 'lone \\ud800' contains a lone surrogate "
+                          "U+D800 at character 6 (not valid Unicode text)")
+    assert reasons[10] == ("is not valid JSON (NaN is not a JSON number; numbers must be "
+                           "finite)")
+    assert reasons[11] == "is not valid JSON (nested too deeply)"
+    assert reasons[12].startswith("is not valid JSON (Expecting property name enclosed in double "
+                                  "quotes at column 18; the value "
+                                  "does not end on this line")
+    assert reasons[13].startswith("is not valid JSON (Extra data at column 16")
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13]
+    assert all("\n" not in r for r in reasons.values())

@@ -115,3 +115,43 @@ def test_without_strict_a_scene_with_no_reference_falls_back_and_exits_0(
     assert "1 done, 0 skipped, 0 failed" in result.output
     sidecar = json.loads((tmp_path / "b" / "one.json").read_text())
     assert [f["fallback"] for f in sidecar["fallbacks"]] == ["text"]
+
+
+def _flat(output: str) -> str:
+    """CLI output as one line of words (the rich error box wraps and frames long lines)."""
+    return " ".join(output.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["-o", "fps=abc"], 1, "error: compose option fps='abc' must be a number"),
+    (["-o", "fps=NaN"], 2, "fps: 'NaN' is refused (malformed JSON (NaN is not a JSON number"),
+    (["-o", "fps=1e999"], 2, "fps: '1e999' is not a finite number"),
+    (["-o", "cta=" + "x" * 20_000], 2, "cta: is 20000 characters, the limit is 1024"),
+    (["-o", 'cta={"a": 1}'], 2, "cta: expected text, a number, true/false or null, got dict"),
+    (["-o", "cta=" + "x" * 100], 1, "error: compose option cta is 100 characters, the limit "
+                                    "is 80"),
+    (["--product", "../../escape"], 2, "'../../escape' is not a valid id"),
+    (["--product", "p\u202e1"], 2, "'p\\u202e1' is not a valid id"),
+    (["-s", "evil\u202etxt"], 2, "contains the bidirectional control U+202E"),
+    (["--size", "1e308x2"], 1, "error: size '1e308x2' is not WIDTHxHEIGHT"),
+])
+def test_generate_ad_checks_arguments_before_the_server_starts(
+        monkeypatch, tmp_path: Path, args: list[str], code: int, message: str) -> None:  # type: ignore[no-untyped-def]
+    import kdcvg.graph.cli_common as common
+
+    def no_server(*_: object) -> None:
+        raise AssertionError("the server was started before the arguments were checked")
+
+    monkeypatch.setattr(common, "store_from_options", no_server)
+    base = {"--product": PRODUCT, "-s": SP_POUR}
+    for key in args[::2]:
+        base.pop(key, None)
+    full = ["generate", "ad", *[x for kv in base.items() for x in kv], *args,
+            "--out", str(tmp_path / "ad.mp4")]
+    result = runner.invoke(app, full)
+    assert result.exit_code == code, result.output
+    assert message in _flat(result.output)
+    assert "Traceback" not in result.output and "AssertionError" not in result.output
+    if code == 1:
+        assert len(result.output.strip().splitlines()) == 1
+

@@ -77,7 +77,9 @@ def test_camera_move_follows_the_strongest_pattern() -> None:
      "transition, crossfade_s"),
     ({"fps": 120}, "compose option fps must be between 1 and 60, got 120.0"),
     ({"transition": "wipe"}, "compose option transition must be 'crossfade' or 'cut', got 'wipe'"),
-    ({"fps": "fast"}, "compose option has a bad value: could not convert string to float: 'fast'"),
+    ({"fps": "fast"}, "compose option fps='fast' must be a number"),
+    ({"fps": True}, "compose option fps=True must be a number"),
+    ({"cta": "x" * 81}, "compose option cta is 81 characters, the limit is 80"),
 ])
 def test_bad_options(options: dict[str, object], message: str) -> None:
     with pytest.raises(GenerationError) as e:

@@ -100,3 +100,13 @@ def test_references_carry_their_patterns_distortions(ackb) -> None:  # type: ign
     ])
     assert [r.distortions for r in refs] == [
         ("liquid floating upward", "warped logo", "blurry close-up"), ()]
+
+
+def test_unknown_product_points_to_the_query_that_lists_products(store) -> None:  # type: ignore[no-untyped-def]
+    from kdcvg.errors import GenerationError
+    from kdcvg.generation.references import load_product
+
+    with pytest.raises(GenerationError) as e:
+        load_product(store, "p-none")
+    assert str(e.value) == ("unknown product 'p-none': no Product node has this id (list "
+                            "products with `kdcvg graph query products` or ingest it first)")

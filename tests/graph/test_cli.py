@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from kdcvg.cli import app
@@ -133,3 +134,27 @@ def test_serve_shares_a_database_with_other_commands(tmp_path):
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=60) == 0
         assert "stopping" in server.stdout.read()
+
+
+def test_json_output_is_always_valid_json(capsys):
+    from kdcvg.graph.cli import print_rows
+
+    print_rows([{"w": float("nan"), "v": [1.0, float("inf")], "m": {"x": -float("inf")},
+                 "ok": 0.5}], True)
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [{"w": None, "v": [1.0, None], "m": {"x": None}, "ok": 0.5}]
+    assert "NaN" not in out and "Infinity" not in out
+    assert err == ("note: 3 non-finite number(s) (NaN or Infinity) printed as null: JSON has "
+                   "no such numbers\n")
+
+
+def test_params_share_the_option_parser():
+    from kdcvg.graph.cli import _parse_params
+
+    assert _parse_params(["product=p1", "limit=5", "ids=[\"a\", \"b\"]"]) == {
+        "product": "p1", "limit": 5, "ids": ["a", "b"]}
+    for bad, message in [("limit=NaN", "NaN is not a JSON number"),
+                         ("ids=" + "[" * 5000, "nested too deeply"),
+                         ("x={\"a\": 1}", "got dict")]:
+        with pytest.raises(typer.BadParameter, match=message):
+            _parse_params([bad])

@@ -187,3 +187,71 @@ def test_cli_refuses_bad_options(tmp_path: Path) -> None:
         app, ["clips", "ingest", str(tmp_path), "--manifest", str(tmp_path / "none.csv")]
     )
     assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+@pytest.mark.parametrize(("sidecar", "message"), [
+    ({"id": "/abs/path"}, "id: '/abs/path' is not a valid id"),
+    ({"id": "../../escape"}, "id: '../../escape' is not a valid id"),
+    ({"id": ["a"]}, "id: expected an id (text), got list ['a']"),
+    ({"id": "a\u202eb"}, "id: 'a\\u202eb' is not a valid id"),
+    ({"product": "p\u0000"}, "product: 'p\\x00' is not a valid id"),
+    ({"selling_points": [{"id": "sp-1", "weight": "1e999"}]},
+     "selling point sp-1 weight: '1e999' is not a finite number"),
+    ({"caption": "x\ud800"}, "caption: 'x\\ud800' contains a lone surrogate"),
+    ({"tags": "demo"}, "tags must be a list of at most 20 texts, got 'demo'"),
+    ({"colour": "red"}, "colour: unknown sidecar field (expected id, caption, product, "
+                        "selling_points, tags)"),
+])
+def test_bad_sidecars_are_one_clean_error(tmp_path: Path, sidecar: dict, message: str) -> None:
+    video = tmp_path / "a.mp4"
+    (tmp_path / "a.mp4.json").write_text(json.dumps(sidecar))
+    with pytest.raises(ClipError) as e:
+        read_sidecar(video)
+    assert str(e.value).startswith(f"{tmp_path / 'a.mp4.json'}: {message}")
+    assert "\n" not in str(e.value)
+
+
+def test_sidecar_nan_and_deep_nesting_are_clean_errors(tmp_path: Path) -> None:
+    video = tmp_path / "a.mp4"
+    side = tmp_path / "a.mp4.json"
+    side.write_text('{"selling_points": [{"id": "sp-1", "weight": NaN}]}')
+    with pytest.raises(ClipError, match="NaN is not a JSON number"):
+        read_sidecar(video)
+    side.write_text('{"tags": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    with pytest.raises(ClipError, match="nested too deeply"):
+        read_sidecar(video)
+
+
+def test_manifest_ids_follow_the_id_rule(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("file,id\na.mp4,ok\nb.mp4,../../escape\n")
+    with pytest.raises(ClipError, match=r"m\.csv:3: id: '\.\./\.\./escape' is not a valid id"):
+        read_manifest(manifest)
+    manifest.write_text("file,selling_points\na.mp4,../x:0.5\n")
+    with pytest.raises(ClipError, match=r"m\.csv:2: selling_points: '\.\./x' is not a valid id"):
+        read_manifest(manifest)
+
+
+def test_escaping_sidecar_ids_write_nothing_outside_the_store(store, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Before: the JPEG landed outside the store and the id was stored; a list id gave a
+    traceback after the other clips were committed."""
+    write_batch(store, catalogue_batch(), embedder)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    good = _clip(clips, "clip-edge-knife-pan")
+    bad_ids = {"x-abs": "/abs/path", "x-up": "../../escape", "x-list": ["a"]}
+    for name, clip_id in bad_ids.items():
+        (clips / f"{name}.mp4").write_bytes(good.read_bytes())
+        (clips / f"{name}.mp4.json").write_text(json.dumps({"id": clip_id}))
+    home = tmp_path / "home"
+    summary = ingest_clips(store, [clips], home, embedder)
+    assert summary.ingested == ["clip-edge-knife-pan"]
+    reasons = dict(summary.failed)
+    assert sorted(reasons) == sorted(str(clips / f"{n}.mp4") for n in bad_ids)
+    assert "'/abs/path' is not a valid id" in reasons[str(clips / "x-abs.mp4")]
+    assert "'../../escape' is not a valid id" in reasons[str(clips / "x-up.mp4")]
+    assert "expected an id (text), got list ['a']" in reasons[str(clips / "x-list.mp4")]
+    ids = [r["id"] for r in store.cypher("MATCH (c:Clip) RETURN c.id AS id", {})]
+    assert ids == ["clip-edge-knife-pan"]
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jpg"))
+    assert written == ["home/thumbs/clip-edge-knife-pan.jpg"]

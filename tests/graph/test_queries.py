@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kdcvg.errors import QueryError
 from kdcvg.graph.ingest import write_batch
 from kdcvg.graph.queries import cypher_dir, list_queries, load_query
 from kdcvg.graph.records import read_batch
@@ -29,6 +30,43 @@ def test_every_query_file_has_a_header():
     for query in list_queries():
         assert query.description, f"{query.path} needs a '// returns ...' header line"
         assert "params:" in query.text, f"{query.path} needs a '// params: ...' header line"
+
+
+# The tool's own queries, by name prefix: never on the analyst surface.
+INTERNAL_PREFIXES = ("ingest_", "bulk_", "export_", "schema_", "sar_", "mkr_", "generate_", "clip_")
+
+
+def test_every_query_file_says_its_surface():
+    """Each file (Neo4j variants too) has one `// surface:` header line; only reads are analyst's."""
+    for path in sorted(cypher_dir().glob("*.cypher")):
+        header = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("//"):
+                break
+            header.append(line)
+        surfaces = [line for line in header if line.startswith("// surface:")]
+        assert len(surfaces) == 1, f"{path} needs one '// surface: analyst|internal' header line"
+        assert surfaces[0] in ("// surface: analyst", "// surface: internal"), path
+        name = path.name.split(".")[0]
+        if name.startswith(INTERNAL_PREFIXES) or "bulk" in name:
+            assert surfaces[0] == "// surface: internal", f"{path} is the tool's own query"
+    analyst = {q.name for q in list_queries() if q.surface == "analyst"}
+    assert analyst == {"clips_for_selling_point", "coverage_gaps", "label_counts",
+                       "motion_patterns_by_category", "products", "relationship_counts",
+                       "selling_points_of_product", "similar_products"}
+
+
+def test_a_file_without_a_surface_is_internal(tmp_path, monkeypatch):
+    (tmp_path / "bare.cypher").write_text("// Returns 1.\n// params: none\nRETURN 1\n")
+    (tmp_path / "odd.cypher").write_text("// Returns 1.\n// params: none\n// surface: public\nRETURN 1\n")
+    monkeypatch.setenv("KDCVG_CYPHER_DIR", str(tmp_path))
+    load_query.cache_clear()
+    try:
+        assert load_query("bare").surface == "internal"
+        with pytest.raises(QueryError, match="surface 'public' is not one of analyst, internal"):
+            load_query("odd")
+    finally:
+        load_query.cache_clear()
 
 
 @pytest.fixture(scope="module")

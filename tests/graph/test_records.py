@@ -154,3 +154,77 @@ def test_two_objects_on_one_jsonl_line_are_reported(tmp_path):
     path = write(tmp_path, "two.jsonl", '{"type": "category", "name": "a"}, {"type": "category", '
                                         '"name": "b"}\n')
     assert problems(path)[0].startswith(f"{path}:1: malformed JSON (Extra data")
+
+
+def test_ids_follow_one_rule_and_names_refuse_unsafe_characters(tmp_path):
+    path = write(tmp_path, "ids.jsonl", [
+        {"type": "product", "id": "../../escape", "name": "A"},
+        {"type": "product", "id": "p\u0000", "name": "B"},
+        {"type": "product", "id": "p\u001b[31m", "name": "C"},
+        {"type": "product", "id": "p\u202e1", "name": "D"},
+        {"type": "category", "name": "bad\u202ename"},
+        {"type": "product", "id": "p2", "name": "lone \ud800 surrogate"},
+        {"type": "link", "rel": "EXPRESSES", "from": "/abs/path", "to": "sp-1"},
+        {"type": "selling_point", "id": "s1", "product": ["p2"], "text": "x"},
+        {"type": ["product"], "id": "p3"},
+    ])
+    found = problems(path)
+    rule = "ids are 1 to 128 characters"
+    assert found[0] == f"{path}:1: id: '../../escape' is not a valid id ({found[0].split('(', 1)[1]}"
+    assert all(rule in p for p in found[:4])
+    assert found[1].startswith(f"{path}:2: id: 'p\\x00' is not a valid id")
+    assert found[2].startswith(f"{path}:3: id: 'p\\x1b[31m' is not a valid id")
+    assert found[3].startswith(f"{path}:4: id: 'p\\u202e1' is not a valid id")
+    assert found[4:] == [
+        f"{path}:5: name: 'bad\\u202ename' contains the bidirectional control U+202E at character 4",
+        f"{path}:6: name: 'lone \\ud800 surrogate' contains a lone surrogate U+D800 at character 6 "
+        "(not valid Unicode text)",
+        found[6],
+        f"{path}:8: product: expected an id (text), got list ['p2']",
+        f"{path}:9: type: ['product'] is not one of product, category, selling_point, clip, "
+        "motion_pattern, link",
+    ]
+    assert found[6].startswith(f"{path}:7: from: '/abs/path' is not a valid id")
+
+
+def test_non_finite_and_out_of_range_numbers_are_refused(tmp_path):
+    clip = {"type": "clip", "uri": "a.mp4", "caption": "x"}
+    path = write(tmp_path, "n.jsonl", '{"type": "link", "rel": "EXPRESSES", "from": "c1", '
+                                      '"to": "s1", "weight": NaN}\n')
+    assert problems(path) == [
+        f"{path}:1: malformed JSON (NaN is not a JSON number; numbers must be finite)"]
+    path = write(tmp_path, "n2.jsonl", [line for line in [
+        {**clip, "id": "c1", "fps": 24},
+        {"type": "link", "rel": "EXPRESSES", "from": "c1", "to": "s1", "weight": 0.5}]])
+    path.write_text(path.read_text().replace('"fps": 24', '"fps": 1e999'))
+    assert problems(path) == [f"{path}:1: fps: inf is not a finite number"]
+    path = write(tmp_path, "n3.jsonl", [{**clip, "id": "c2", "width": 1e308},
+                                        {**clip, "id": "c3", "duration_s": 1e6, "height": 0}])
+    found = problems(path)
+    assert found == [f"{path}:1: width: 1e+308 is outside [1, 16384]",
+                     f"{path}:2: duration_s: 1000000.0 is outside [0.0, 86400.0]",
+                     f"{path}:2: height: 0 is outside [1, 16384]"]
+    csv_path = write(tmp_path, "n.csv", "type,id,uri,caption,duration_s,fps\n"
+                                        "clip,c1,a.mp4,x,nan,inf\n")
+    assert problems(csv_path) == [f"{csv_path}:2: duration_s: 'nan' is not a finite number",
+                                  f"{csv_path}:2: fps: 'inf' is not a finite number"]
+
+
+def test_jsonl_is_one_object_per_line_each_problem_at_its_line(tmp_path):
+    # the split object and the two-object line balance out when the lines are joined
+    path = write(tmp_path, "split.jsonl",
+                 '{"type": "category", "name": "a"}\n'
+                 '{"type": "motion_pattern", "name": "pour", "kind": "object", "distortions": ["x",\n'
+                 '"y"]}\n'
+                 '{"type": "category", "name": "b"}, {"type": "category", "name": "c"}\n')
+    found = problems(path)
+    assert [p.split(": ", 1)[0] for p in found] == [f"{path}:2", f"{path}:3", f"{path}:4"]
+    assert "does not end on this line" in found[0]
+    assert all("one JSON object per line" in p for p in found)
+
+
+def test_deeply_nested_value_is_one_line(tmp_path):
+    deep = "[" * 10_000 + "]" * 10_000
+    path = write(tmp_path, "deep.jsonl", '{"type": "category", "name": "a"}\n'
+                                         f'{{"type": "category", "name": {deep}}}\n')
+    assert problems(path) == [f"{path}:2: malformed JSON (nested too deeply)"]

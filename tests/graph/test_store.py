@@ -50,3 +50,47 @@ def test_init_schema_is_idempotent(store):
     store.init_schema()
     names = {r["name"] for r in store.cypher("SHOW INDEXES YIELD name RETURN name")}
     assert {"Product[id]", "Clip[id]", "SellingPoint[id]"} <= names
+
+
+def test_internal_named_queries_are_not_analyst_queries(store):
+    with pytest.raises(QueryError, match="query bulk_wipe_batch is internal to kdcvg, not an analyst "
+                                         "query; analyst queries: .*coverage_gaps.*products"):
+        store.analyst_query("bulk_wipe_batch", limit=1000)
+    assert store.analyst_query("coverage_gaps") == []
+
+
+def test_the_text_check_is_only_a_message(store, monkeypatch):
+    """With the early text check matching nothing, the server still refuses the write."""
+    import re
+
+    import kdcvg.graph.store as store_module
+
+    monkeypatch.setattr(store_module, "_WRITE_CLAUSE", re.compile(r"(?!)"))
+    with pytest.raises(QueryError, match="^cypher: refused by the graph server .*not allowed to "
+                                         "create records on type 'Product'"):
+        store.cypher("CREATE (:Product {id: 'x'})")
+    assert store.stats()["nodes"]["Product"]["nodes"] == 0
+
+
+def test_neo4j_plan_check_refuses_writes_and_file_reads():
+    """The Neo4j guard reads the server's own plan (a stand-in transaction returns it here)."""
+    from types import SimpleNamespace
+
+    from kdcvg.graph.store import _check_neo4j_plan
+
+    def tx(query_type, *operators):
+        plan = {"operatorType": "ProduceResults@neo4j", "args": {},
+                "children": [{"operatorType": op, "args": {"Details": details}, "children": []}
+                             for op, details in operators]}
+        summary = SimpleNamespace(query_type=query_type, plan=plan)
+        return SimpleNamespace(run=lambda text, params: SimpleNamespace(consume=lambda: summary))
+
+    _check_neo4j_plan(tx("r", ("NodeByLabelScan@neo4j", "p:Product")), "MATCH", {}, "cypher")
+    _check_neo4j_plan(tx("r", ("ProcedureCall@neo4j", "db.labels() :: (label :: STRING)")),
+                      "CALL", {}, "cypher")
+    with pytest.raises(QueryError, match="plans this query as type 'rw'"):
+        _check_neo4j_plan(tx("rw"), "CREATE", {}, "cypher")
+    with pytest.raises(QueryError, match="LOAD CSV reads files or URLs"):
+        _check_neo4j_plan(tx("r", ("LoadCSV@neo4j", "line")), "LOAD CSV", {}, "cypher")
+    with pytest.raises(QueryError, match="procedure 'apoc.load.json' is not one of"):
+        _check_neo4j_plan(tx("r", ("ProcedureCall@neo4j", "apoc.load.json($url)")), "CALL", {}, "cypher")

@@ -129,7 +129,12 @@ def test_measure_and_bm25_on_a_toy_corpus():
     run = ev.bm25_run(queries, ["a sharp chef knife", "sparkling water, ice cold"], ["k", "w"])
     assert max(run["a"], key=run["a"].get) == "k" and max(run["b"], key=run["b"].get) == "w"
     m = ev.measure({"bm25": run}, {"a": {"k": 1}, "b": {"w": 2}})["bm25"]
-    assert m == pytest.approx({"R@1": 1.0, "R@5": 1.0, "R@10": 1.0, "RR": 1.0, "nDCG@10": 1.0})
+    assert m == pytest.approx({"R@1": 1.0, "R@5": 1.0, "R@10": 1.0, "RR": 1.0, "nDCG@10": 1.0,
+                               "R(rel=2)@10": 1.0, "RR(rel=2)": 1.0})
+    # strict measures count only grade-2 clips, over the queries that have one ("b" here)
+    wrong = {"a": {"k": 2.0, "w": 1.0}, "b": {"k": 2.0, "w": 1.0}}
+    m = ev.measure({"x": wrong}, {"a": {"k": 1}, "b": {"w": 2, "k": 1}})["x"]
+    assert (m["RR"], m["RR(rel=2)"], m["R(rel=2)@10"]) == pytest.approx((1.0, 0.5, 1.0))
 
 
 def test_bad_eval_files_list_every_problem(tmp_path):

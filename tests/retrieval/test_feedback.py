@@ -63,3 +63,40 @@ def test_well_rated_pairs_become_links(demo_graph):
     promoted = with_feedback_links(auto, {linked: 0.9})
     assert promoted[rel].edge_index.shape[1] == before
     assert promoted[rel].edge_attr[0].tolist() == [pytest.approx(0.9), 1.0]
+
+
+def test_feedback_rows_follow_the_field_id_and_number_rules(tmp_path):
+    f = tmp_path / "fb.jsonl"
+    f.write_text('{"clip": "c1", "selling_point": "s1", "rating": 4, "comment": "great"}\n'
+                 '{"clip": "../c1", "selling_point": "s1", "rating": 4}\n'
+                 '{"clip": "c1", "selling_point": "s1", "clicks": 1, "impressions": 1e999}\n'
+                 '{"clip": ["c1"], "selling_point": "s1", "rating": 4}\n'
+                 '{"clip": "c1", "selling_point": "s1", "rating": 4}\n')
+    with pytest.raises(ValidationError) as e:
+        read_feedback(f, CLIPS, SPS)
+    problems = e.value.problems
+    assert problems[0] == (f"{f}:1: comment: unknown field (expected clip, selling_point, "
+                           "rating, clicks, impressions)")
+    assert problems[1].startswith(f"{f}:2: clip: '../c1' is not a valid id")
+    assert problems[2] == f"{f}:3: impressions: inf is not a finite number"
+    assert problems[3] == f"{f}:4: clip: expected an id (text), got list ['c1']"
+    assert len(problems) == 4
+
+
+def test_feedback_files_that_cannot_poison_the_rewards(tmp_path):
+    f = tmp_path / "fb.jsonl"
+    f.write_text('{"clip": "c1", "selling_point": "s1", "rating": NaN}\n'
+                 '{"clip": "c1", "selling_point": "s1", "rating": ' + "[" * 10_000
+                 + "]" * 10_000 + "}\n[1]\n")
+    with pytest.raises(ValidationError) as e:
+        read_feedback(f, CLIPS, SPS)
+    assert e.value.problems == [
+        f"{f}:1: malformed JSON (NaN is not a JSON number; numbers must be finite)",
+        f"{f}:2: malformed JSON (nested too deeply)",
+        f"{f}:3: expected a JSON object, got list"]
+    csv_file = tmp_path / "fb.csv"
+    csv_file.write_text("clip,selling_point,clicks,impressions\nc1,s1,nan,10\nc1,s1,1,inf\n")
+    with pytest.raises(ValidationError) as e:
+        read_feedback(csv_file, CLIPS, SPS)
+    assert e.value.problems == [f"{csv_file}:2: clicks: 'nan' is not a finite number",
+                                f"{csv_file}:3: impressions: 'inf' is not a finite number"]

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from kdcvg.cli_options import id_option
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
 
 distill_app = typer.Typer()
@@ -19,7 +20,8 @@ distill_app = typer.Typer()
 
 @distill_app.command("distill")
 def distill(
-    clip: Annotated[str, typer.Option("--clip", help="Clip id in the knowledge graph.")],
+    clip: Annotated[str, typer.Option("--clip", help="Clip id in the knowledge graph.",
+                                      callback=id_option)],
     model: Annotated[Path, typer.Option("--model", exists=True, file_okay=False,
                                         help="Local diffusers pipeline folder "
                                         "(AnimateDiffPipeline or WanPipeline).")],

@@ -33,6 +33,7 @@ from kdcvg.errors import GenerationError
 from kdcvg.generation.diffusion.families import FAMILIES
 from kdcvg.generation.diffusion.inversion import predict
 from kdcvg.generation.diffusion.pipelines import LoadedPipeline
+from kdcvg.validation import safe_child
 
 # peft target regexes per family: temporal self-attention queries
 TARGETS = {kind: f.lora_targets for kind, f in FAMILIES.items()}
@@ -76,7 +77,7 @@ class LoraRecord:
 def lora_dir(home: str | os.PathLike[str], fingerprint: str, clip_id: str) -> Path:
     """`<home>/loras/<fingerprint>/<clip id, made filesystem-safe>`."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", clip_id) or "_"
-    return Path(home) / "loras" / fingerprint / safe
+    return safe_child(Path(home) / "loras", f"{fingerprint}/{safe}")
 
 
 def _target_pairs(loaded: LoadedPipeline, latents: Any, seed: int, n: int) -> list[tuple]:
