@@ -1,4 +1,4 @@
-"""Video decoding and encoding: the one place that touches video files.
+"""Video decoding and encoding: the one place that touches video (and still image) files.
 
 PyAV ships its own FFmpeg libraries, so no system ffmpeg is needed. Decoding is
 streaming (one frame in memory at a time); priors, analysers and renderers
@@ -19,6 +19,8 @@ from kdcvg.errors import VideoError
 
 ENCODER_THREADS = 4
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # stills: product photos
+MAX_IMAGE_PIXELS = 64 * 2**20  # a still larger than this is refused (decompression bombs)
 
 
 @dataclass(frozen=True)
@@ -226,3 +228,41 @@ def contact_sheet(frames: list[np.ndarray], columns: int = 4, tile_width: int = 
         r, c = divmod(i, columns)
         sheet[r * tile_h:(r + 1) * tile_h, c * tile_width:(c + 1) * tile_width] = tile
     return sheet
+
+
+def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.ndarray:
+    """Decode a still image (jpg, png, webp) fully into RGB uint8 (H, W, 3).
+
+    Args:
+        path: the image file.
+        max_side: downscale so that the longer side is at most this (None: keep size).
+
+    Raises:
+        VideoError: missing, empty, not an image, truncated, or over `MAX_IMAGE_PIXELS`.
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise VideoError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise VideoError(f"{p}: file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise VideoError(f"{p}: image is {img.width}x{img.height}, over the "
+                                     f"{MAX_IMAGE_PIXELS} pixel limit")
+                img.load()  # decodes every byte: a truncated file fails here
+                rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
+        raise VideoError(f"{p}: not a readable image ({e})") from e
+    if max_side is not None and max(rgb.size) > max_side:
+        scale = max_side / max(rgb.size)
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                         Image.Resampling.LANCZOS)
+    return np.asarray(rgb)
