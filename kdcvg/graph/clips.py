@@ -1,4 +1,10 @@
-"""Video-file ingest: probe, keyframe sheet, motion descriptor, pattern links, graph write.
+"""Clip ingest: probe, keyframe sheet, motion descriptor, pattern links, graph write.
+
+Videos and stills (product photos: jpg, png, webp) alike: a still becomes a Clip of
+`kind: "still"` with the same ids, sidecars, manifests, product link and thumbnail,
+and no motion descriptor or motion links (the compose renderer gives it a camera
+move). A manifest row may name a `url` instead of a `file`: it is downloaded once
+into the store's `downloads/` (`kdcvg.graph.fetch`, bounded and checked).
 
 Analysis (`analyse_file`) is pure computation on one file and runs in worker
 processes (`spawn`: the embedded JVM lives only in the parent). The parent
@@ -6,8 +12,9 @@ checks content hashes, builds an `IngestBatch` per file and writes it with
 `write_batch`, so each file goes in completely or not at all.
 
 Sidecars: `<video>.json` beside the file (e.g. `pour.mp4.json`), or rows of a
-CSV manifest with columns `file,id,caption,product,selling_points,tags`
-(`selling_points`: `sp-1:0.9;sp-2`, weight 1.0 when left out; `tags`: `a;b`).
+CSV manifest with columns `file,id,caption,product,selling_points,tags` and
+optionally `url` (`selling_points`: `sp-1:0.9;sp-2`, weight 1.0 when left out;
+`tags`: `a;b`).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import csv
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +75,7 @@ class Sidecar:
     product: str | None = None
     selling_points: tuple[tuple[str, float], ...] = ()
     tags: tuple[str, ...] = ()
+    url: str | None = None  # a manifest row's download
 
 
 @dataclass
@@ -88,6 +96,8 @@ class ClipIngestSummary:
     ingested: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was ignored, and why
+    downloaded: list[str] = field(default_factory=list)  # URLs fetched in this run
 
 
 def slug(name: str) -> str:
@@ -98,8 +108,9 @@ def slug(name: str) -> str:
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Video files under `paths` (files as given, folders searched recursively), and failures."""
-    from kdcvg.media.video import VIDEO_SUFFIXES
+    """Video and image files under `paths` (files as given, folders searched recursively),
+    and failures."""
+    from kdcvg.media.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     found: list[Path] = []
     failed: list[tuple[str, str]] = []
@@ -107,7 +118,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
         if p.is_dir():
             try:
                 found += sorted(
-                    f for f in p.rglob("*") if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()
+                    f for f in p.rglob("*")
+                    if f.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES and f.is_file()
                 )
             except OSError as e:
                 failed.append((str(p), f"folder cannot be read ({e.strerror})"))
@@ -229,20 +241,25 @@ def read_manifest(path: Path) -> dict[str, Sidecar]:
             rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ClipError(f"{path}: manifest cannot be read ({e})") from e
-    if rows and "file" not in rows[0][1]:
-        raise ClipError(f"{path}: manifest needs a 'file' column, found {', '.join(rows[0][1])}")
+    if rows and "file" not in rows[0][1] and "url" not in rows[0][1]:
+        raise ClipError(f"{path}: manifest needs a 'file' or 'url' column, found "
+                        f"{', '.join(rows[0][1])}")
     out = {}
     for n, row in rows:
         where = f"{path}:{n}"
         if None in row:
             raise ClipError(f"{where}: more cells than header columns")
-        name = _checked(check_text, where, "file", row.get("file"), TEXT_MAX_CHARS)
-        file = (path.parent / name).resolve()
-        out[str(file)] = _sidecar(
+        sidecar = _sidecar(
             where, row.get("id") or None, row.get("caption") or None,
             row.get("product") or None, _parse_links(row.get("selling_points") or "", where),
             [t for t in (row.get("tags") or "").split(";") if t],
         )
+        if row.get("url"):
+            url = _checked(check_text, where, "url", row["url"], TEXT_MAX_CHARS)
+            out[f"url:{url}"] = replace(sidecar, url=url)
+            continue
+        name = _checked(check_text, where, "file", row.get("file"), TEXT_MAX_CHARS)
+        out[str((path.parent / name).resolve())] = sidecar
     return out
 
 
@@ -290,9 +307,11 @@ def analyse_file(
     Raises:
         VideoError: unreadable, truncated, empty or frameless file (message names the file).
     """
-    from kdcvg.media.video import contact_sheet, iter_frames, probe, write_jpeg
+    from kdcvg.media.video import IMAGE_SUFFIXES, contact_sheet, iter_frames, probe, write_jpeg
 
     p = Path(path)
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        return analyse_still(p, sidecar, thumbs, on_frames)
     info = probe(p)
     for name, (kind, lo, hi) in CLIP_NUMBER_BOUNDS.items():  # a crafted header says NaN fps
         try:
@@ -348,6 +367,42 @@ def analyse_file(
     if sidecar.tags:
         row["tags"] = list(sidecar.tags)
     return ClipAnalysis(str(p), row, classify(descriptor, DEFAULT_THRESHOLDS), count, sidecar)
+
+
+def analyse_still(
+    p: Path, sidecar: Sidecar, thumbs: str, on_frames: FrameProgress | None = None
+) -> ClipAnalysis:
+    """Decode a still fully and write its thumbnail: a Clip of kind "still", no motion.
+
+    Raises:
+        VideoError: unreadable, truncated or oversized image (message names the file).
+    """
+    from kdcvg.media.video import read_image, write_jpeg
+
+    image = read_image(p)
+    height, width = image.shape[:2]
+    clip_id = sidecar.id or slug(p.name)
+    Path(thumbs).mkdir(parents=True, exist_ok=True)
+    thumb = safe_child(thumbs, f"{clip_id}.jpg")
+    small = read_image(p, max_side=256)
+    write_jpeg(thumb, small)
+    if on_frames is not None:
+        on_frames(str(p), 1)
+    row: dict[str, Any] = {
+        "id": clip_id,
+        "uri": str(p.resolve()),
+        "caption": sidecar.caption or p.stem.replace("_", " ").replace("-", " "),
+        "kind": "still",
+        "width": int(width),
+        "height": int(height),
+        "content_hash": content_hash(p),
+        "thumb": str(thumb.resolve()),
+    }
+    if sidecar.product:
+        row["product"] = sidecar.product
+    if sidecar.tags:
+        row["tags"] = list(sidecar.tags)
+    return ClipAnalysis(str(p), row, [], 1, sidecar)
 
 
 def _init_worker(queue: Any) -> None:
@@ -459,18 +514,28 @@ def ingest_clips(
     workers: int = 1,
     progress: ClipProgress | None = None,
     on_frames: FrameProgress | None = None,
+    sidecars_on: bool = True,
+    ignore_missing: bool = False,
+    fetch_limits: Any = None,
 ) -> ClipIngestSummary:
-    """Analyse video files and write them to the graph, one all-or-nothing batch per file.
+    """Analyse video and image files and write them to the graph, one all-or-nothing
+    batch per file.
 
     Args:
         store: an open `Store`.
-        paths: video files and folders.
-        home: the store folder; keyframe sheets go to `home / "thumbs"`.
+        paths: video and image files and folders.
+        home: the store folder; keyframe sheets go to `home / "thumbs"`, downloads to
+            `home / "downloads"`.
         embedder: embeds captions (and new motion-pattern descriptions).
         manifest: optional CSV manifest (see the module docstring).
         workers: analysis processes (1: in this process).
         progress: called with (path, frames analysed) as each file finishes.
         on_frames: called with (path, frames) while files are analysed (live counts).
+        sidecars_on: False ignores sidecars and the manifest's fields (ids from file
+            names, no product or selling-point links); manifest URLs are still fetched.
+        ignore_missing: a product or selling point a sidecar names that does not exist is
+            left out (said in `notes`) instead of failing the file.
+        fetch_limits: `kdcvg.graph.fetch.FetchLimits` for manifest URLs (None: defaults).
 
     Returns:
         Ids written, ids unchanged (same content hash), and (path, reason) failures;
@@ -485,8 +550,24 @@ def ingest_clips(
     files, summary.failed = discover(paths)
     sidecars = read_manifest(manifest) if manifest is not None else {}
     jobs: list[tuple[str, Sidecar]] = []
+    for sc in sidecars.values():
+        if sc.url is None:
+            continue
+        from kdcvg.graph.fetch import DEFAULT_LIMITS, FetchError, fetch
+
+        try:
+            local, new = fetch(sc.url, home / "downloads", fetch_limits or DEFAULT_LIMITS)
+        except FetchError as e:
+            summary.failed.append((sc.url, str(e)))
+            continue
+        if new:
+            summary.downloaded.append(sc.url)
+        jobs.append((str(local), sc if sidecars_on else Sidecar()))
     for f in files:
         try:
+            if not sidecars_on:
+                jobs.append((str(f), Sidecar()))
+                continue
             jobs.append((str(f), sidecars.get(str(f.resolve())) or read_sidecar(f)))
         except ClipError as e:
             summary.failed.append((str(f), str(e)))
@@ -496,7 +577,20 @@ def ingest_clips(
     known_sps = set(existing_nodes(store, "SellingPoint", sorted(selling))) if selling else set()
     ready = []
     for path, sc in jobs:
-        if sc.product and sc.product not in known_products:
+        if ignore_missing:
+            gone = [sp for sp, _ in sc.selling_points if sp not in known_sps]
+            if sc.product and sc.product not in known_products:
+                summary.notes.append(f"{path}: product {sc.product!r} does not exist; "
+                                     "ingested without its product link")
+                sc = replace(sc, product=None)
+            if gone:
+                summary.notes.append(f"{path}: selling point {gone[0]!r}"
+                                     f"{f' and {len(gone) - 1} more' if len(gone) > 1 else ''} "
+                                     "does not exist; ingested without those links")
+                sc = replace(sc, selling_points=tuple(
+                    (sp, w) for sp, w in sc.selling_points if sp in known_sps))
+            ready.append((path, sc))
+        elif sc.product and sc.product not in known_products:
             summary.failed.append(
                 (
                     path,

@@ -11,7 +11,8 @@ import typer
 from kdcvg.graph.cli_common import DbOption, Neo4jOption, store_config, store_from_options
 
 clips_app = typer.Typer(
-    help="Ingest video files into the ACKB (motion descriptors, patterns).", no_args_is_help=True
+    help="Ingest video files and product photos into the ACKB (motion descriptors, patterns).",
+    no_args_is_help=True
 )
 
 
@@ -20,7 +21,8 @@ def ingest(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Video files (mp4, mov, webm, mkv, gif) and folders (searched recursively)."
+            help="Video files (mp4, mov, webm, mkv, gif), product photos (jpg, png, webp; "
+            "ingested as stills) and folders (searched recursively)."
         ),
     ],
     manifest: Annotated[
@@ -29,9 +31,16 @@ def ingest(
             "--manifest",
             exists=True,
             dir_okay=False,
-            help="CSV sidecar: file,id,caption,product,selling_points,tags.",
+            help="CSV sidecar: file,id,caption,product,selling_points,tags (a url column "
+            "instead of file: downloaded once into the store).",
         ),
     ] = None,
+    no_sidecars: Annotated[bool, typer.Option(
+        "--no-sidecars", help="Ignore sidecars and manifest fields: ids from file names, no "
+        "product or selling-point links.")] = False,
+    ignore_product: Annotated[bool, typer.Option(
+        "--ignore-product", help="Ingest a file whose sidecar names a product or selling "
+        "point that does not exist, without that link (said on stderr).")] = False,
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")
     ] = 1,
@@ -81,11 +90,17 @@ def ingest(
             workers=workers,
             progress=on_file,
             on_frames=on_frames,
+            sidecars_on=not no_sidecars,
+            ignore_missing=ignore_product,
         )
     typer.echo(
         f"ingested {len(summary.ingested)}, unchanged {len(summary.unchanged)}, "
         f"failed {len(summary.failed)}"
     )
+    if summary.downloaded:
+        typer.echo(f"downloaded {len(summary.downloaded)} files into {home / 'downloads'}")
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
     for path, reason in summary.failed:
         print(
             f"failed: {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr
