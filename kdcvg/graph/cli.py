@@ -142,13 +142,28 @@ def ingest(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
     bulk: Annotated[bool, typer.Option("--bulk", help="Fast first load into an empty embedded "
                                        "database (still validated, all or nothing).")] = False,
+    skip_duplicates: Annotated[bool, typer.Option(
+        "--skip-duplicates", help="Leave out selling points that repeat another of the same "
+        "product (cosine >= 0.92); they are reported either way.")] = False,
+    skip_boilerplate: Annotated[bool, typer.Option(
+        "--skip-boilerplate", help="Leave out selling points whose text many products share; "
+        "they are reported either way.")] = False,
+    link_motion: Annotated[bool, typer.Option(
+        "--link-motion/--no-link-motion", help="Link the new selling points to motion patterns "
+        "(automatic SUGGESTS, as `graph link-motion`).")] = True,
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Validate, then write curator files: one transaction per file, merged on ids."""
+    """Validate, then write curator files: one transaction per file, merged on ids.
+
+    Near-duplicate and boilerplate selling points are reported (and left out with
+    --skip-duplicates / --skip-boilerplate); unchanged texts keep their embeddings; new
+    selling points are linked to the motion patterns they suggest.
+    """
     from rich.progress import Progress
 
     from kdcvg.graph.embeddings import default_embedder
-    from kdcvg.graph.ingest import diff_batch, write_batch
+    from kdcvg.graph.hygiene import review
+    from kdcvg.graph.ingest import diff_batch, prefill_embeddings, write_batch
     from kdcvg.graph.records import read_batch
 
     batches = []
@@ -168,9 +183,17 @@ def ingest(
             # folder rather than create the user's folder in a run that must leave no trace.
             db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdcvg-dry-run-")))
         store = stack.enter_context(store_from_options(db, neo4j))
+        hygiene = {}
+        linked: list[str] = []
         for path, batch in batches:
+            prefill_embeddings(store, batch)  # type: ignore[arg-type]
+            batch, found = review(batch, default_embedder().embed, skip_duplicates,
+                                  skip_boilerplate)
+            hygiene[str(path)] = found
+            linked += [str(r["id"]) for r in batch.nodes.get("SellingPoint", [])]
             if dry_run:
                 reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]
+                reports[str(path)]["hygiene"] = found.as_dict()
                 continue
             total = sum(batch.counts().values())
             with Progress(transient=True, disable=as_json) as bar:
@@ -185,18 +208,33 @@ def ingest(
                     report = bulk_load(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
                 else:
                     report = write_batch(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
-            reports[str(path)] = report.as_dict()
+            reports[str(path)] = report.as_dict() | {"hygiene": found.as_dict()}
+        motion = None
+        if link_motion and not dry_run and linked:
+            from kdcvg.graph.link_motion import link_motion as run_linker
+
+            motion = run_linker(store, default_embedder(), selling_points=linked)  # type: ignore[arg-type]
     if as_json:
-        typer.echo(json.dumps(reports, indent=2))
+        typer.echo(json.dumps(reports | ({"motion_links": motion.as_dict()} if motion else {}),
+                              indent=2))
         return
+    for path_name, found in hygiene.items():
+        for line in found.lines():
+            typer.echo(f"{path_name}: {line}", err=True)
     for path_name, summary in reports.items():
         if dry_run:
             rows = [{"kind": k, "create": summary["created"][k], "change": summary["changed"][k],
                      "unchanged": summary["unchanged"][k]} for k in summary["created"]]
             print_rows(rows, False, f"{path_name} (dry run: nothing written)")
         else:
-            parts = ", ".join(f"{n} {k}" for k, n in summary["written"].items())
-            typer.echo(f"{path_name}: merged {parts}; {summary['embedded']} embeddings computed")
+            parts = ", ".join(f"{n} {k}" for k, n in summary["written"].items()) or "nothing"
+            same = sum(summary["unchanged"].values())
+            typer.echo(f"{path_name}: merged {parts}; {same} rows unchanged; "
+                       f"{summary['embedded']} embeddings computed")
+    if motion is not None:
+        from kdcvg.graph.link_motion_cli import motion_summary
+
+        typer.echo(motion_summary(motion))
 
 
 @graph_app.command("add-selling-point")

@@ -2,7 +2,10 @@
 
 Rows are merged on their keys (re-ingesting the same rows changes nothing),
 in batches of `UNWIND $rows ... MERGE`, inside one transaction: a failure
-mid-way rolls the whole batch back.
+mid-way rolls the whole batch back. Embeddings are computed once: a row whose
+text is unchanged keeps the stored embedding, and rows (nodes and links) that
+are unchanged are not written again, so re-ingesting an unchanged file is
+mostly reads.
 """
 
 from __future__ import annotations
@@ -102,6 +105,60 @@ def _embed_rows(batch: IngestBatch, embedder: TextEmbedder | None) -> int:
     return total
 
 
+def _embedded_text(label: str, row: dict[str, Any]) -> str:
+    """The text `_embed_rows` embeds for a row (its text property, else name, else key)."""
+    spec = NODES[label]
+    return str(row.get(spec.text or "") or row.get("name") or row[spec.key])
+
+
+def reuse_embeddings(batch: IngestBatch, existing: dict[str, dict[str, dict[str, Any]]]) -> int:
+    """Give rows whose text is unchanged the stored embedding; returns how many.
+
+    Args:
+        batch: the rows to write (changed in place).
+        existing: label -> key -> stored properties (`existing_nodes`).
+    """
+    reused = 0
+    for label, rows in batch.nodes.items():
+        spec = NODES[label]
+        if spec.text is None:
+            continue
+        old_rows = existing.get(label, {})
+        for row in rows:
+            old = old_rows.get(str(row[spec.key]))
+            if ("embedding" in row or old is None or old.get("embedding") is None
+                    or _embedded_text(label, old | {spec.key: row[spec.key]})
+                    != _embedded_text(label, row)):
+                continue
+            row["embedding"] = old["embedding"]
+            reused += 1
+    return reused
+
+
+def prefill_embeddings(store: Store, batch: IngestBatch) -> int:
+    """`reuse_embeddings` against the store: rows with unchanged text get their stored
+    embedding before anything else embeds them; returns how many."""
+    existing = {label: existing_nodes(store, label, [str(r[NODES[label].key]) for r in rows])
+                for label, rows in batch.nodes.items() if rows and NODES[label].text}
+    return reuse_embeddings(batch, existing)
+
+
+def _same_node(row: dict[str, Any], key: str, old: dict[str, Any] | None) -> bool:
+    if old is None:
+        return False
+    return all(old.get(k) == v for k, v in row.items()
+               if k not in (key, "created_at") and v is not None)
+
+
+def _existing_links(store: Store, rel: str, rows: list[dict[str, Any]]
+                    ) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for chunk in _chunks([{"source": r["source"], "target": r["target"]} for r in rows]):
+        for row in store.query(f"ingest_existing_{rel.lower()}", rows=chunk):
+            found[(row["source"], row["target"])] = row["props"] or {}
+    return found
+
+
 def _node_rows(label: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     key = NODES[label].key
     stamp = now_iso()
@@ -127,10 +184,27 @@ def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
     problems = validate_batch(store, batch)
     if problems:
         raise ValidationError(problems, "links to missing nodes")
+    existing = {label: existing_nodes(store, label, [str(r[NODES[label].key]) for r in rows])
+                for label, rows in batch.nodes.items() if rows}
+    reuse_embeddings(batch, existing)
     report = IngestReport(embedded=_embed_rows(batch, embedder))
+    node_rows: dict[str, list[dict[str, Any]]] = {}
+    for label, rows in batch.nodes.items():
+        key = NODES[label].key
+        node_rows[label] = [r for r in rows
+                            if not _same_node(r, key, existing[label].get(str(r[key])))]
+        if len(rows) > len(node_rows[label]):
+            report.unchanged[label] = len(rows) - len(node_rows[label])
+    link_rows: dict[str, list[dict[str, Any]]] = {}
+    for rel, rows in batch.links.items():
+        old_links = _existing_links(store, rel, rows) if rows else {}
+        link_rows[rel] = [r for r in rows if (r["source"], r["target"]) not in old_links
+                          or _differs(r["props"], old_links[(r["source"], r["target"])])]
+        if len(rows) > len(link_rows[rel]):
+            report.unchanged[rel] = len(rows) - len(link_rows[rel])
     with store.transaction() as tx:
         for label in NODES:  # nodes before the links that need them
-            rows = _node_rows(label, batch.nodes.get(label, []))
+            rows = _node_rows(label, node_rows.get(label, []))
             for chunk in _chunks(rows):
                 tx.run_named(f"ingest_merge_{NODES[label].pyg}", rows=chunk)
                 if progress:
@@ -138,7 +212,7 @@ def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
             if rows:
                 report.written[label] = len(rows)
         for rel in RELATIONSHIPS:
-            rows = batch.links.get(rel, [])
+            rows = link_rows.get(rel, [])
             for chunk in _chunks(rows):
                 tx.run_named(f"ingest_link_{rel.lower()}", rows=chunk)
                 if progress:

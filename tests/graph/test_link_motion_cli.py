@@ -36,7 +36,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        for m in MOTION_PATTERNS)
     source.write_text(patterns + CATALOGUE)
     path = folder / "ackb"
-    result = runner.invoke(app, ["graph", "ingest", str(source), "--db", str(path)])
+    result = runner.invoke(app, ["graph", "ingest", str(source), "--no-link-motion", "--db",
+                                 str(path)])
     assert result.exit_code == 0, result.output
     return path
 
@@ -65,3 +66,33 @@ def test_similar_products_answers_from_category_and_embeddings(db: Path) -> None
     assert rows["p-brew"]["same_category"] is True
     assert rows["p-brew"]["text_similarity"] >= 0.6
     assert list(rows)[0] == "p-brew"
+
+
+def test_graph_ingest_links_new_selling_points_and_warns_about_hygiene(tmp_path: Path) -> None:
+    source = tmp_path / "shop.jsonl"
+    fits = "Make sure this fits by entering your model number."
+    lines = [CATALOGUE]
+    for p in ("p-fizz", "p-brew", "p-glow", "p-dew"):
+        lines.append(json.dumps({"type": "selling_point", "id": f"sp-{p}-fits", "product": p,
+                                 "text": fits}) + "\n")
+    lines.append(json.dumps({"type": "selling_point", "id": "sp-fizz-2", "product": "p-fizz",
+                             "text": "Pour it over ice, watch the bubbles rise."}) + "\n")
+    source.write_text("".join(lines))
+    db = str(tmp_path / "ackb")
+    result = runner.invoke(app, ["graph", "ingest", str(source), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "motion vocabulary: 22 motion patterns added" in result.stdout
+    assert "motion links: 18 automatic SUGGESTS links for 9 selling points" in result.stdout
+    assert ("warning: 1 near-duplicate selling points (cosine >= 0.92 to another of the same "
+            "product), e.g. sp-fizz-2 ~ sp-fizz-1") in result.stderr
+    assert ("warning: 1 boilerplate texts shared by many products (4 selling points), e.g. "
+            f"{fits!r} x4") in result.stderr
+    assert "ingested them anyway" in result.stderr
+
+    again = runner.invoke(app, ["graph", "ingest", str(source), "--db", db, "--json",
+                                "--skip-duplicates", "--skip-boilerplate"])
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)[str(source)]
+    assert report["embedded"] == 0  # unchanged texts keep their embeddings
+    assert report["hygiene"]["skipped"] == sorted(
+        ["sp-fizz-2", *(f"sp-{p}-fits" for p in ("p-fizz", "p-brew", "p-glow", "p-dew"))])
