@@ -186,11 +186,11 @@ def ingest(
         hygiene = {}
         linked: list[str] = []
         for path, batch in batches:
-            prefill_embeddings(store, batch)  # type: ignore[arg-type]
+            existing = prefill_embeddings(store, batch)  # type: ignore[arg-type]
             batch, found = review(batch, default_embedder().embed, skip_duplicates,
                                   skip_boilerplate)
             hygiene[str(path)] = found
-            linked += [str(r["id"]) for r in batch.nodes.get("SellingPoint", [])]
+            linked += found.embedded  # new or changed texts: the rest keep their links
             if dry_run:
                 reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]
                 reports[str(path)]["hygiene"] = found.as_dict()
@@ -207,7 +207,9 @@ def ingest(
 
                     report = bulk_load(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
                 else:
-                    report = write_batch(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
+                    report = write_batch(store, batch, default_embedder(), advance,  # type: ignore[arg-type]
+                                         existing=existing)
+            report.embedded += len(found.embedded)
             reports[str(path)] = report.as_dict() | {"hygiene": found.as_dict()}
         motion = None
         if link_motion and not dry_run and linked:

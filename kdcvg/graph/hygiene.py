@@ -50,6 +50,7 @@ class HygieneReport:
     duplicates: list[Duplicate] = field(default_factory=list)
     boilerplate: dict[str, list[str]] = field(default_factory=dict)  # text -> selling points
     skipped: list[str] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)  # selling points embedded here
 
     def lines(self) -> list[str]:
         """Warnings for people: counts, examples, and what was done about them."""
@@ -77,7 +78,7 @@ class HygieneReport:
     def as_dict(self) -> dict[str, object]:
         return {"near_duplicates": [d.__dict__ for d in self.duplicates],
                 "boilerplate": {t: ids for t, ids in sorted(self.boilerplate.items())},
-                "skipped": self.skipped}
+                "skipped": self.skipped, "embedded": len(self.embedded)}
 
 
 def normalise(text: str) -> str:
@@ -183,6 +184,7 @@ def review(
     todo = [r for r in batch.nodes["SellingPoint"]
             if "embedding" not in r and str(r["id"]) not in skip]
     if embed is not None and todo:
+        report.embedded = [str(r["id"]) for r in todo]
         for row, vector in zip(todo, embed([str(r["text"]) for r in todo]), strict=True):
             row["embedding"] = [float(x) for x in vector]
     vectors = {str(r["id"]): r.get("embedding") for r in batch.nodes["SellingPoint"]}

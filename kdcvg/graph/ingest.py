@@ -135,12 +135,21 @@ def reuse_embeddings(batch: IngestBatch, existing: dict[str, dict[str, dict[str,
     return reused
 
 
-def prefill_embeddings(store: Store, batch: IngestBatch) -> int:
+Existing = dict[str, dict[str, dict[str, Any]]]  # label -> key -> stored properties
+
+
+def existing_for(store: Store, batch: IngestBatch) -> Existing:
+    """The stored properties of the batch's nodes that exist already, per label."""
+    return {label: existing_nodes(store, label, [str(r[NODES[label].key]) for r in rows])
+            for label, rows in batch.nodes.items() if rows}
+
+
+def prefill_embeddings(store: Store, batch: IngestBatch) -> Existing:
     """`reuse_embeddings` against the store: rows with unchanged text get their stored
-    embedding before anything else embeds them; returns how many."""
-    existing = {label: existing_nodes(store, label, [str(r[NODES[label].key]) for r in rows])
-                for label, rows in batch.nodes.items() if rows and NODES[label].text}
-    return reuse_embeddings(batch, existing)
+    embedding before anything else embeds them. Returns what was read, for `write_batch`."""
+    existing = existing_for(store, batch)
+    reuse_embeddings(batch, existing)
+    return existing
 
 
 def _same_node(row: dict[str, Any], key: str, old: dict[str, Any] | None) -> bool:
@@ -168,7 +177,8 @@ def _node_rows(label: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
-                progress: Progress | None = None) -> IngestReport:
+                progress: Progress | None = None,
+                existing: Existing | None = None) -> IngestReport:
     """Validate against the store, embed, and write the batch in one transaction.
 
     Args:
@@ -176,6 +186,8 @@ def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
         batch: rows to merge (see `IngestBatch`).
         embedder: computes `embedding` for rows with text; None leaves embeddings as given.
         progress: called with the number of rows written after each chunk.
+        existing: the batch's stored nodes as `prefill_embeddings` read them just before
+            (None: read here).
 
     Raises:
         ValidationError: a link names a node that exists nowhere; nothing is written.
@@ -184,15 +196,16 @@ def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
     problems = validate_batch(store, batch)
     if problems:
         raise ValidationError(problems, "links to missing nodes")
-    existing = {label: existing_nodes(store, label, [str(r[NODES[label].key]) for r in rows])
-                for label, rows in batch.nodes.items() if rows}
+    if existing is None:
+        existing = existing_for(store, batch)
     reuse_embeddings(batch, existing)
     report = IngestReport(embedded=_embed_rows(batch, embedder))
     node_rows: dict[str, list[dict[str, Any]]] = {}
     for label, rows in batch.nodes.items():
         key = NODES[label].key
+        old_nodes = existing.get(label, {})
         node_rows[label] = [r for r in rows
-                            if not _same_node(r, key, existing[label].get(str(r[key])))]
+                            if not _same_node(r, key, old_nodes.get(str(r[key])))]
         if len(rows) > len(node_rows[label]):
             report.unchanged[label] = len(rows) - len(node_rows[label])
     link_rows: dict[str, list[dict[str, Any]]] = {}

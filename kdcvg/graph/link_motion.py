@@ -88,6 +88,7 @@ class LinkReport:
     calibrated: bool
     agreement: Agreement | None
     linked_points: int = 0
+    links: int = 0  # automatic links the ranking chose (written or already there)
     patterns_added: int = 0
     written: int = 0
     deleted: int = 0
@@ -97,7 +98,8 @@ class LinkReport:
     def as_dict(self) -> dict[str, Any]:
         return {"settings": asdict(self.settings), "calibrated": self.calibrated,
                 "agreement": asdict(self.agreement) if self.agreement else None,
-                "linked_points": self.linked_points, "patterns_added": self.patterns_added,
+                "linked_points": self.linked_points, "links": self.links,
+                "patterns_added": self.patterns_added,
                 "written": self.written,
                 "deleted": self.deleted, "skipped_curated": self.skipped_curated,
                 "without_embedding": self.without_embedding}
@@ -285,6 +287,7 @@ def link_motion(
                            {"source": "auto", "score": round(float(row_scores[j]), 4)})
         keep.append({"selling_point": sp, "keep": [names[j] for j in chosen]})
         report.linked_points += bool(chosen)
+        report.links += len(chosen)
     deleted = store.write("link_motion_prune", rows=keep)
     report.deleted = int(deleted[0]["deleted"]) if deleted else 0
     written = write_batch(store, batch, embedder=None)

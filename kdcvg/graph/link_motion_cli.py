@@ -48,8 +48,9 @@ def motion_summary(report: object) -> str:
            else "default settings (too few curated links to calibrate)")
     lines = [f"motion vocabulary: {report.patterns_added} motion patterns added"] \
         if report.patterns_added else []
-    lines += [f"motion links: {report.written} automatic SUGGESTS links for "
-             f"{report.linked_points} selling points ({report.deleted} stale removed, "
+    lines += [f"motion links: {report.links} automatic SUGGESTS links for "
+             f"{report.linked_points} selling points ({report.written} new or changed, "
+             f"{report.deleted} stale removed, "
              f"{report.skipped_curated} curated selling points left alone)",
              f"settings: top {s.top_k}, min cosine {s.min_score}, category weight "
              f"{s.category_weight}, prior weight {s.prior_weight}; {how}"]
