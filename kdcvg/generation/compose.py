@@ -182,16 +182,15 @@ def designed_backdrop(
     img = first * (1.0 - t) + second * t
     img = img * 0.8  # a darker backdrop keeps white headlines legible
     rng = np.random.default_rng(seed)
-    layer = np.zeros_like(img)
     colours = [np.asarray(c, dtype=np.float32) for c in palette] + [np.full(3, 255.0)]
-    for _ in range(18):
+    for _ in range(18):  # translucent soft discs, each blended over what is there
         c = colours[int(rng.integers(len(colours)))]
         centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         radius = int(rng.uniform(0.04, 0.16) * min(w, h))
-        cv2.circle(layer, centre, radius, [float(v) for v in c], -1, lineType=cv2.LINE_AA)
-    layer = cv2.GaussianBlur(layer, (0, 0), max(1.0, min(w, h) * 0.01))
-    mask = (layer.max(axis=2, keepdims=True) > 0).astype(np.float32) * 0.35
-    img = img * (1.0 - mask) + layer * mask
+        disc = np.zeros((h, w), np.float32)
+        cv2.circle(disc, centre, radius, 1.0, -1, lineType=cv2.LINE_AA)
+        alpha = cv2.GaussianBlur(disc, (0, 0), max(1.0, radius * 0.15))[..., None] * 0.3
+        img = img * (1.0 - alpha) + c * alpha
     img += rng.normal(0.0, 5.0, img.shape[:2])[..., None].astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 

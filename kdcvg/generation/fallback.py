@@ -33,8 +33,10 @@ def brand_palette(paths: Sequence[str | os.PathLike[str]],
                   colours: int = PALETTE_SIZE) -> tuple[tuple[int, int, int], ...]:
     """The most common saturated colours of the photos at `paths`, most common first.
 
-    Near-white, near-black and grey pixels (studio backdrops, shadows) are left out;
-    files that are missing or do not decode are skipped. Empty when nothing is left.
+    Near-white, near-black and grey pixels (studio backdrops, shadows) are left out,
+    unless the photos hold nothing else (a black or white product): then only the
+    near-white and near-black ones. Files that are missing or do not decode are
+    skipped. Empty when nothing is left.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -45,13 +47,15 @@ def brand_palette(paths: Sequence[str | os.PathLike[str]],
                 small = img.convert("RGB").resize((PALETTE_SAMPLE, PALETTE_SAMPLE))
         except (OSError, UnidentifiedImageError, ValueError):
             continue
-        rgb = np.asarray(small, dtype=np.int16).reshape(-1, 3)
-        spread = rgb.max(axis=1) - rgb.min(axis=1)
-        keep = (spread > 40) & (rgb.max(axis=1) > 50) & (rgb.min(axis=1) < 225)
-        pixels.append(rgb[keep])
-    if not pixels or not sum(len(p) for p in pixels):
+        pixels.append(np.asarray(small, dtype=np.int16).reshape(-1, 3))
+    if not pixels:
         return ()
     rgb = np.concatenate(pixels)
+    plain = (rgb.max(axis=1) > 50) & (rgb.min(axis=1) < 225)
+    saturated = plain & (rgb.max(axis=1) - rgb.min(axis=1) > 40)
+    rgb = rgb[saturated] if saturated.any() else rgb[plain]
+    if not len(rgb):
+        return ()
     bins = (rgb // 32).astype(np.int32)  # 8 levels per channel
     codes = bins[:, 0] * 64 + bins[:, 1] * 8 + bins[:, 2]
     counts = np.bincount(codes, minlength=512)
