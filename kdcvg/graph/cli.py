@@ -33,13 +33,47 @@ def _finite(value: Any, replaced: list[int]) -> Any:
     return value
 
 
-def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = None) -> None:
-    """A table for people, or JSON for programs; vectors are summarised in tables.
+OUTPUT_FORMATS = ("table", "csv", "json")
+FormatOption = Annotated[str | None, typer.Option(
+    "--format", help="Output: table (for people; ids are never cut), csv or json "
+    "[default: table, or json with --json].", show_default=False)]
 
+
+def output_format(fmt: str | None, as_json: bool) -> str:
+    """The output format from `--format` and `--json`.
+
+    Raises:
+        typer.BadParameter: an unknown format, or --json with another format.
+    """
+    if fmt is None:
+        return "json" if as_json else "table"
+    if fmt not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}",
+                                 param_hint="--format")
+    if as_json and fmt != "json":
+        raise typer.BadParameter(f"--json asks for json but --format says {fmt}",
+                                 param_hint="--format")
+    return fmt
+
+
+def _is_id_column(values: list[Any]) -> bool:
+    """A column of single-token texts (ids, names): never wrapped or cut."""
+    texts = [v for v in values if v is not None]
+    return bool(texts) and all(isinstance(v, str) and v and not any(c.isspace() for c in v)
+                               for v in texts)
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool | str, title: str | None = None
+               ) -> None:
+    """A table for people, CSV or JSON for programs; vectors are summarised in tables.
+
+    `as_json` is True/False (`--json`) or a format name from `output_format`. Table
+    columns of ids are kept whole (other columns wrap instead); CSV writes lists as JSON.
     JSON output is always valid JSON: NaN and infinities (which JSON cannot write) are
     printed as null, and a note on stderr says how many.
     """
-    if as_json:
+    fmt = as_json if isinstance(as_json, str) else ("json" if as_json else "table")
+    if fmt == "json":
         replaced = [0]
         clean = _finite(rows, replaced)
         typer.echo(json.dumps(clean, indent=2, default=str, allow_nan=False))
@@ -47,13 +81,24 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = No
             typer.echo(f"note: {replaced[0]} non-finite number(s) (NaN or Infinity) printed as "
                        "null: JSON has no such numbers", err=True)
         return
+    columns = list(rows[0]) if rows else []
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else json.dumps(row[c], default=str)
+                             if isinstance(row[c], list | dict) else row[c] for c in columns])
+        typer.echo(buffer.getvalue(), nl=False)
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    columns = list(rows[0]) if rows else []
-    for column in columns:
-        table.add_column(column)
+    cells_by_row = []
     for row in rows:
         cells = []
         for column in columns:
@@ -61,6 +106,15 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, title: str | None = No
             if isinstance(value, list) and len(value) > 8:
                 value = f"[{len(value)} values]"
             cells.append("" if value is None else str(value))
+        cells_by_row.append(cells)
+    for i, column in enumerate(columns):
+        values = [row[column] for row in rows]
+        if _is_id_column(values):
+            width = max(len(column), *(len(cells[i]) for cells in cells_by_row))
+            table.add_column(column, no_wrap=True, min_width=width, overflow="fold")
+        else:
+            table.add_column(column, overflow="fold")
+    for cells in cells_by_row:
         table.add_row(*cells)
     Console().print(table if rows else "(no rows)")
 
@@ -108,8 +162,10 @@ def query(
     name: Annotated[str, typer.Argument(help="Query name (a file in cypher/); see `graph queries`.")],
     param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
+    fmt: FormatOption = None,
 ) -> None:
     """Run a named analyst query (see `graph queries`) as the read-only analyst and print its rows."""
+    out = output_format(fmt, as_json)
     from kdcvg.errors import QueryError
     from kdcvg.graph.store import load_analyst_query
 
@@ -120,7 +176,7 @@ def query(
         raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
     with store_from_options(db, neo4j, ANALYST) as store:
         rows = store.analyst_query(name, **params)  # type: ignore[attr-defined]
-    print_rows(rows, as_json, name)
+    print_rows(rows, out, name)
 
 
 @graph_app.command()
@@ -128,11 +184,13 @@ def cypher(
     text: Annotated[str, typer.Argument(help="Read-only Cypher, e.g. \"MATCH (p:Product) RETURN p.id\".")],
     param: Annotated[list[str], typer.Option("--param", "-p", help="k=v, repeatable.")] = [],  # noqa: B006
     db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False,
+    fmt: FormatOption = None,
 ) -> None:
     """Run ad-hoc Cypher as the read-only analyst (the server refuses writes and file reads)."""
+    out = output_format(fmt, as_json)
     with store_from_options(db, neo4j, ANALYST) as store:
         rows = store.cypher(text, _parse_params(param))  # type: ignore[attr-defined]
-    print_rows(rows, as_json)
+    print_rows(rows, out)
 
 
 @graph_app.command()
