@@ -34,16 +34,26 @@ def train(
                                                   "[default: 512].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of split, batches, weights, rollouts.")] = 0,
     rl: Annotated[str, typer.Option(help="RL stage: ppo, reinforce or none.")] = "ppo",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the saved model even when it validated better.")] = False,
 ) -> None:
-    """Train SC-GAT on curated links, refine it with the reward loop, save under <home>/sar/."""
+    """Train SC-GAT on curated links, refine it with the reward loop, save under <home>/sar/.
+
+    Says how many clips, stills and curated links it found; refuses (naming `graph link`
+    and `clips ingest`) when too few selling points have curated links; warns when the
+    validation recall is near zero; keeps a saved model that validated better unless
+    --force.
+    """
     from rich.progress import Progress
 
     from kdcvg.retrieval.pipeline import train_sar
+    from kdcvg.retrieval.supervision import count_supervision, recall_warning
 
     if rl not in ("ppo", "reinforce", "none"):
         raise typer.BadParameter(f"--rl must be ppo, reinforce or none, got {rl!r}")
     home = store_config(db, neo4j).home
     with store_from_options(db, neo4j) as store, Progress(transient=True) as bar:
+        typer.echo(count_supervision(store).line())
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int, line: str) -> None:
@@ -51,12 +61,15 @@ def train(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, description=f"{stage} {line}")
 
-        model = train_sar(store, home, epochs, ppo_steps, seed, progress, rl)
+        model = train_sar(store, home, epochs, ppo_steps, seed, progress, rl, force=force)
     for r in model.reports:
         shown = "  ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items())
         typer.echo(f"{r['stage']}: {r['steps']} steps (best {r['best']}) {shown} "
                    f"in {r['seconds']:.1f}s")
     typer.echo(f"saved {home / 'sar' / 'model'}")
+    warning = recall_warning(model.reports)
+    if warning is not None:
+        typer.echo(warning, err=True)
 
 
 @sar_app.command()

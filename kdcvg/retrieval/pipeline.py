@@ -17,11 +17,12 @@ from typing import Any
 
 import torch
 
+from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import RlConfig, SarConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs, build_inputs, message_edge_types
 from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
-from kdcvg.retrieval.model import SarModel, sar_dir
+from kdcvg.retrieval.model import CONFIG_NAME, SarModel, sar_dir
 from kdcvg.retrieval.ppo import train_rl
 from kdcvg.retrieval.train import StageProgress, train_supervised
 
@@ -88,19 +89,26 @@ def make_config(epochs: int | None = None, ppo_steps: int | None = None, seed: i
 
 def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int | None = None,
               seed: int = 0, progress: Progress | None = None, rl: str = "ppo",
-              config: SarConfig | None = None) -> SarModel:
+              config: SarConfig | None = None, force: bool = False) -> SarModel:
     """Train on the store's graph and save `<home>/sar/supervised` and `<home>/sar/model`.
+
+    A saved model that validated better than the new one is kept unless `force`
+    (`kdcvg.retrieval.supervision.keep_new`).
 
     Example:
         >>> with open_store(resolve_store(db=path)) as store:   # doctest: +SKIP
         ...     model = train_sar(store, store_config.home, epochs=40, ppo_steps=512)
 
     Raises:
-        RetrievalError: the graph has too few curated links (nothing is saved).
+        RetrievalError: the graph has too few curated links, or the new model validated
+            worse than the saved one without `force` (nothing is saved).
     """
     from kdcvg.graph.export import export_graph
     from kdcvg.retrieval.retrieve import GraphTexts
+    from kdcvg.retrieval.supervision import count_supervision, keep_new, require
+    from kdcvg.retrieval.train import MIN_LINKED
 
+    require(count_supervision(store), MIN_LINKED)
     config = config or make_config(epochs, ppo_steps, seed, rl)
     data, id_maps = export_graph(store)
     texts = GraphTexts.from_store(store)
@@ -108,6 +116,15 @@ def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int 
     feedback = stored_feedback(sar_dir(home), id_maps)
     data = with_feedback_links(data, feedback)
     supervised, final = fit(data, id_maps, captions, config, feedback, progress)
+    saved = sar_dir(home) / "model"
+    if not force and (saved / CONFIG_NAME).exists():
+        try:
+            old = SarModel.from_pretrained(saved).reports
+        except (RetrievalError, OSError, ValueError):
+            old = None  # an unreadable saved model is no reason to keep it
+        reason = keep_new(old, final.reports)
+        if reason is not None:
+            raise RetrievalError(f"not saved: {reason}")
     supervised.save_pretrained(sar_dir(home) / "supervised")
     final.save_pretrained(sar_dir(home) / "model")
     return final
