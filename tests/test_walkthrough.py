@@ -69,3 +69,6 @@ def test_catalogue_to_a_batch_of_ads_without_curators_or_footage(tmp_path: Path)
         assert sidecar["output"]["frames"] == 180
     report = _run("generate", "report", str(out))
     assert "(20 ads)" in report
+    page = (out / "report.html").read_text()
+    assert page.count("fell back to a photo of the product") == 20
+    assert page.count("fell back to a designed text scene") == 20

@@ -43,7 +43,7 @@ table{border-collapse:collapse;font-size:13px;width:100%}td,th{padding:3px 6px;t
 border-bottom:1px solid #eee}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .refs{display:flex;flex-wrap:wrap;gap:8px}.ref{width:128px;font-size:11px}
 .ref img{width:128px;height:72px;object-fit:cover;border-radius:6px;background:#ddd;display:block}
-.muted{color:#777}details pre{font-size:11px;max-height:260px;overflow:auto;background:#f7f7f9;
+.muted{color:#777}.fallback{color:#a15c00;font-size:12px}details pre{font-size:11px;max-height:260px;overflow:auto;background:#f7f7f9;
 padding:8px;border-radius:6px}
 video[data-state=error]{outline:3px solid #d33}
 """
@@ -98,6 +98,16 @@ def load_sidecars(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
+def _fallback_note(scene: dict[str, Any]) -> str:
+    """The line under a scene that fell back: to what, and why."""
+    kind = {"still": "a photo of the product", "text": "a designed text scene"}.get(
+        scene.get("fallback") or "")
+    if kind is None:
+        return ""
+    return (f"<br><span class='fallback'>fell back to {kind}: "
+            f"{_e(scene.get('fallback_reason', ''))}</span>")
+
+
 def _card(sidecar: Path, record: dict[str, Any], page_dir: Path) -> str:
     video = sidecar.with_name(record["video"])
     poster = sidecar.with_name(record.get("poster", ""))
@@ -106,7 +116,7 @@ def _card(sidecar: Path, record: dict[str, Any], page_dir: Path) -> str:
     job, product, out = record["job"], record["product"], record["output"]
     metrics = record.get("metrics", {})
     sps = "".join(f"<li>{_e(s['text'])} <span class='muted'>{_e(s['selling_point_id'] or '')}"
-                  f"</span></li>" for s in record.get("scenes", []))
+                  f"</span>{_fallback_note(s)}</li>" for s in record.get("scenes", []))
     rows = "".join(f"<tr><td>{label}</td><td class='num'>{_fmt(metrics.get(key))}</td></tr>"
                    for key, label in METRICS)
     refs = []
