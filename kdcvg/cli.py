@@ -80,7 +80,7 @@ class _Group(TyperGroup):
         """The failed command, e.g. "graph ingest" (the sub-app, then its command)."""
         names = [ctx.invoked_subcommand] if ctx.invoked_subcommand else []
         sub = self.get_command(ctx, names[0]) if names else None
-        if hasattr(sub, "get_command") and rest and sub.get_command(ctx, rest[0]):
+        if rest and isinstance(sub, TyperGroup) and sub.get_command(ctx, rest[0]):
             names.append(rest[0])
         return " ".join(names) or "(no command)"
 

@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.errors import GenerationError, KdcvgError, ValidationError
 from kdcvg.generation.backends import CPU_BACKENDS
@@ -52,6 +52,9 @@ from kdcvg.validation import (
     check_text,
     safe_child,
 )
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "kdcvg.batch/1"
@@ -265,7 +268,7 @@ def _render_worker(prepared: PreparedJob, out: str, size: tuple[int, int] | None
 
 
 def run_batch(
-    store: Any,
+    store: GraphReader,
     jobs_file: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,

@@ -7,13 +7,16 @@ print; library errors (`KdcvgError`) become one line on stderr and exit 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kdcvg.cli_options import id_option, parse_pairs, text_option
 from kdcvg.generation.diffusion.cli import distill_app
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 generate_app = typer.Typer(
     help="Generate ad videos from the knowledge base: one ad, a batch, a report.",
@@ -77,7 +80,7 @@ def check_before_start(job: Any, out: Path, size: str | None) -> tuple[int, int]
     return frame_size
 
 
-def _source(name: str, store: Any) -> Any:
+def _source(name: str, store: GraphReader) -> Any:
     from kdcvg.generation.references import reference_source
 
     if name in ("curated", "auto"):

@@ -81,7 +81,7 @@ def init(db: DbOption = None, neo4j: Neo4jOption = None) -> None:
 def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False) -> None:
     """Counts per label and relationship type, and embedding coverage (as the analyst)."""
     with store_from_options(db, neo4j, ANALYST) as store:
-        result = store.stats()  # type: ignore[attr-defined]
+        result = store.stats()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -119,7 +119,7 @@ def query(
     if missing:
         raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
     with store_from_options(db, neo4j, ANALYST) as store:
-        rows = store.analyst_query(name, **params)  # type: ignore[attr-defined]
+        rows = store.analyst_query(name, **params)
     print_rows(rows, as_json, name)
 
 
@@ -131,7 +131,7 @@ def cypher(
 ) -> None:
     """Run ad-hoc Cypher as the read-only analyst (the server refuses writes and file reads)."""
     with store_from_options(db, neo4j, ANALYST) as store:
-        rows = store.cypher(text, _parse_params(param))  # type: ignore[attr-defined]
+        rows = store.cypher(text, _parse_params(param))
     print_rows(rows, as_json)
 
 
@@ -170,7 +170,7 @@ def ingest(
         store = stack.enter_context(store_from_options(db, neo4j))
         for path, batch in batches:
             if dry_run:
-                reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]
+                reports[str(path)] = diff_batch(store, batch).as_dict()
                 continue
             total = sum(batch.counts().values())
             with Progress(transient=True, disable=as_json) as bar:
@@ -182,9 +182,9 @@ def ingest(
                 if bulk:
                     from kdcvg.graph.bulk import bulk_load
 
-                    report = bulk_load(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
+                    report = bulk_load(store, batch, default_embedder(), advance)
                 else:
-                    report = write_batch(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
+                    report = write_batch(store, batch, default_embedder(), advance)
             reports[str(path)] = report.as_dict()
     if as_json:
         typer.echo(json.dumps(reports, indent=2))
@@ -213,7 +213,7 @@ def add_selling_point(
     from kdcvg.graph.embeddings import default_embedder
 
     with store_from_options(db, neo4j) as store:
-        added = add(store, default_embedder(), product, text, force=force,  # type: ignore[arg-type]
+        added = add(store, default_embedder(), product, text, force=force,
                     threshold=threshold)
     near = f" (nearest: {added.nearest}, cosine {added.similarity:.2f})" if added.nearest else ""
     typer.echo(f"added {added.id}{near}")
@@ -230,7 +230,7 @@ def link(
     from kdcvg.graph.curate import link_clip
 
     with store_from_options(db, neo4j) as store:
-        link_clip(store, clip, selling_point, weight)  # type: ignore[arg-type]
+        link_clip(store, clip, selling_point, weight)
     typer.echo(f"linked {clip} -[:EXPRESSES {{weight: {weight}, source: curated}}]-> {selling_point}")
 
 

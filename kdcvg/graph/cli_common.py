@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlparse
 
 import typer
 
 from kdcvg.config import StoreConfig, resolve_store
 from kdcvg.graph.server import CURATOR, read_credentials
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import Store
 
 DbOption = Annotated[
     Path | None,
@@ -54,7 +57,7 @@ def store_config(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Sto
 
 
 @contextmanager
-def store_from_options(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Iterator[object]:
+def store_from_options(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Iterator[Store]:
     """Open the store the options select (starting the embedded server when needed).
 
     `role=ANALYST` (the analyst commands) connects as the read-only analyst user.

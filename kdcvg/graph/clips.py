@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from kdcvg.validation import (
     safe_child,
     shown,
 )
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import Store
 
 KEYFRAMES = 4
 FRAME_REPORT_EVERY = 8  # analysed frames between live frame reports
@@ -450,7 +453,7 @@ def _batch_for(analysis: ClipAnalysis, curated: set[str], missing_patterns: set[
 
 
 def ingest_clips(
-    store: Any,
+    store: Store,
     paths: Iterable[Path],
     home: Path,
     embedder: Any,

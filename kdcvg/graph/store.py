@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kdcvg.config import StoreConfig
 from kdcvg.errors import QueryError, StoreError
@@ -56,6 +56,19 @@ def _translate(e: Exception, what: str) -> Exception:
     if isinstance(e, nx.ClientError):
         return QueryError(f"{what}: {message}")
     return StoreError(f"{what}: {message}")
+
+
+class GraphReader(Protocol):
+    """What code that only reads the graph needs of a store: named queries and its folder.
+
+    `Store` is one; tests and callers may pass anything with these two members.
+    """
+
+    home: Path
+
+    def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run the named query (a file in `cypher/`) in a read transaction; rows as dicts."""
+        ...
 
 
 class Tx:
