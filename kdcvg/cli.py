@@ -49,12 +49,31 @@ for _module, _attr, _name in _SUB_APPS:
 
 
 def main() -> None:
+    """The `kdcvg` entry point: run the command, then end the process (see `exit_process`).
+
+    Ctrl-C (SIGINT) and SIGTERM stop the command where it is: what it had not finished
+    is rolled back or removed on the way out, the embedded server is stopped, one line
+    says so on stderr, and the exit status is 130 (SIGINT) or 143 (SIGTERM).
+    """
+    import sys
+
+    from kdcvg import interrupts
     from kdcvg.graph.server import exit_process
 
+    interrupts.install()
     try:
         app()
-    except SystemExit as e:  # Typer ends every run with one
-        exit_process(e.code)
+    except BaseException as e:  # Typer ends every run with SystemExit
+        interrupts.ignore()  # the work is over: a late signal must not break the exit
+        stop = interrupts.interrupt_of(e)
+        if stop is None and not isinstance(e, SystemExit):
+            raise
+        if stop is None:
+            code = e.code  # type: ignore[attr-defined]
+        else:
+            print(f"kdcvg: {stop}: stopped; unfinished work was rolled back", file=sys.stderr)
+            code = stop.exit_code
+        exit_process(code)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ clear error naming the holder instead of a corrupted database.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -53,7 +54,13 @@ def _check_port(port: int) -> None:
 
 
 def _start_jvm(root: Path) -> None:
-    """Start ArcadeDB's JVM once per process, with its console logging quietened."""
+    """Start ArcadeDB's JVM once per process, with its console logging quietened.
+
+    `-Xrs` keeps the JVM's hands off SIGINT and SIGTERM: without it the JVM (and JPype's
+    Java-side handler) takes SIGTERM on a Java thread, calls into Python from there and
+    the process dies with SIGSEGV, writing `hs_err_pid*.log`. With it, Python's handlers
+    (`kdcvg.interrupts`) get both signals and unwind the command cleanly.
+    """
     import jpype
     import jpype.config
 
@@ -66,7 +73,8 @@ def _start_jvm(root: Path) -> None:
     jul.write_text(_JUL_CONFIG)
     os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(root / "hs_err_pid%p.log"))
     heap = os.environ.get("KDCVG_JVM_HEAP", "2g")
-    start_jvm(heap_size=heap, jvm_args=[f"-Djava.util.logging.config.file={jul}"])
+    start_jvm(heap_size=heap, jvm_args=["-Xrs", f"-Djava.util.logging.config.file={jul}"],
+              interrupt=False)
     # Destroying the JVM at interpreter exit races with its server threads and can
     # segfault after all work is done; servers are stopped (databases closed) before
     # exit, so the process may simply end with the JVM in it.
@@ -182,16 +190,27 @@ class EmbeddedServer:
         return (EMBEDDED_USER, self.password)
 
     def start(self) -> EmbeddedServer:
+        """Take the folder's lock, then start the server (stopped again if the start fails).
+
+        Raises:
+            StoreError: the port is taken, another process holds the folder, the folder
+                holds a `--bulk` load that did not finish, or the server failed to start.
+        """
         if self.bolt_port is not None:
             _check_port(self.bolt_port)
-        if (self.root / BULK_MARKER).exists():
-            raise StoreError(f"database folder {self.root} holds an interrupted `graph ingest --bulk` "
-                             "load (written without a log, so it may be incomplete); it held nothing "
-                             "before that load: delete the folder and load again")
+        # The lock first: a `--bulk` load still running holds it, and its marker must not
+        # make a second process call that live load dead.
         self.lock.acquire()
         try:
+            if (self.root / BULK_MARKER).exists():
+                raise StoreError(f"database folder {self.root} holds an interrupted `graph ingest "
+                                 "--bulk` load (written without a log, so it may be incomplete); it "
+                                 "held nothing before that load: delete the folder and load again")
             self._start()
         except BaseException:
+            if self._server is not None:  # made, then failed or interrupted before handed out
+                with contextlib.suppress(Exception):  # the error on its way out says what failed
+                    self.stop()
             self.lock.release()
             raise
         return self
