@@ -30,9 +30,14 @@ BULK_MARKER = "BULK_LOAD_INCOMPLETE"  # left by a --bulk load that was killed mi
 # Labels whose `embedding` property carries a vector index.
 VECTOR_INDEXED = ("SellingPoint", "Clip")
 
+# ArcadeDB logs through java.util.logging: only its errors reach the console, one line
+# each, without the Java stack (a full disk made ~130 lines of stacks). What failed
+# reaches the user as the one-line error of the call that failed.
 _JUL_CONFIG = """handlers=java.util.logging.ConsoleHandler
 .level=SEVERE
 java.util.logging.ConsoleHandler.level=SEVERE
+java.util.logging.ConsoleHandler.formatter=java.util.logging.SimpleFormatter
+java.util.logging.SimpleFormatter.format=graph server: %5$s%n
 """
 
 
@@ -68,9 +73,13 @@ def _start_jvm(root: Path) -> None:
         return
     from arcadedb_embedded.jvm import start_jvm
 
-    root.mkdir(parents=True, exist_ok=True)
     jul = root / "logging.properties"
-    jul.write_text(_JUL_CONFIG)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not jul.is_file() or jul.read_text() != _JUL_CONFIG:  # a full disk must not stop a read
+            jul.write_text(_JUL_CONFIG)
+    except OSError as e:
+        raise StoreError(f"cannot prepare the database folder {root} ({e.strerror})") from e
     os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(root / "hs_err_pid%p.log"))
     heap = os.environ.get("KDCVG_JVM_HEAP", "2g")
     start_jvm(heap_size=heap, jvm_args=["-Xrs", f"-Djava.util.logging.config.file={jul}"],
