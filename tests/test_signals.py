@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM during real commands: exit 130/143, one line, nothing kept half-done.
+"""Ctrl-C and SIGTERM during real commands: exit 130/143, one line, nothing kept half-done;
+and a full disk under the database: a few lines, no Java stacks.
 
 Each test runs `python -m kdcvg.cli ...` as a real subprocess on a real embedded
 database, waits until the command is in the middle of its work (its progress bar
@@ -222,3 +223,24 @@ def test_interrupted_generation_leaves_no_files(home: Path, tmp_path: Path) -> N
                     nothing_written)
     stats(home / "ackb", tmp_path)  # the folder opens again
     no_crash_logs(home, tmp_path)
+
+
+def test_a_full_disk_under_the_database_is_one_error_line(tmp_path: Path) -> None:
+    from tests.small_disk import fill, small_disk
+
+    with small_disk(tmp_path / "disk", "8m") as disk:
+        db = disk / "ackb"
+        first = kdcvg("graph", "ingest", str(ROOT / "examples" / "ackb.jsonl"), "--db", str(db),
+                      cwd=tmp_path)
+        assert first.returncode == 0, first.stderr[-2000:]
+        fill(disk)
+        full = kdcvg("graph", "ingest", str(ROOT / "examples" / "products.csv"), "--db", str(db),
+                     cwd=tmp_path)
+        after = kdcvg("graph", "stats", "--json", "--db", str(db), cwd=tmp_path)
+    # before: about 130 lines of Java stacks
+    lines = [line for line in full.stderr.splitlines() if line and JVM_NOTICE not in line]
+    assert full.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), full.stderr
+    # the failed transaction left nothing, and the database still opens
+    assert after.returncode == 0, after.stderr[-2000:]
+    assert [line for line in after.stderr.splitlines() if JVM_NOTICE not in line] == []
+    assert json.loads(after.stdout)["nodes"]["Product"]["nodes"] == 1

@@ -31,10 +31,15 @@ BULK_MARKER = "BULK_LOAD_INCOMPLETE"  # left by a --bulk load that was killed mi
 VECTOR_INDEXED = ("SellingPoint", "Clip")
 
 # ArcadeDB logs through java.util.logging: only its errors reach the console, one line
-# each, without the Java stack (a full disk made ~130 lines of stacks). What failed
-# reaches the user as the one-line error of the call that failed.
+# each, without the Java stack (a full disk made ~130 lines of stacks). Two loggers that
+# repeat one line per page or event are left out: the transaction manager says once
+# that "not all pages reached the disk ... the next open will recover them", and the
+# server's own event log file is not kdcvg's. What failed reaches the user as the
+# one-line error of the call that failed.
 _JUL_CONFIG = """handlers=java.util.logging.ConsoleHandler
 .level=SEVERE
+com.arcadedb.engine.PageManagerFlushThread.level=OFF
+com.arcadedb.server.event.FileServerEventLog.level=OFF
 java.util.logging.ConsoleHandler.level=SEVERE
 java.util.logging.ConsoleHandler.formatter=java.util.logging.SimpleFormatter
 java.util.logging.SimpleFormatter.format=graph server: %5$s%n
@@ -82,7 +87,10 @@ def _start_jvm(root: Path) -> None:
         raise StoreError(f"cannot prepare the database folder {root} ({e.strerror})") from e
     os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(root / "hs_err_pid%p.log"))
     heap = os.environ.get("KDCVG_JVM_HEAP", "2g")
-    start_jvm(heap_size=heap, jvm_args=["-Xrs", f"-Djava.util.logging.config.file={jul}"],
+    # arcadedb.installCustomFormatter=false: ArcadeDB would otherwise put its own formatter,
+    # Java stacks included, on the console handler configured above
+    start_jvm(heap_size=heap, jvm_args=["-Xrs", f"-Djava.util.logging.config.file={jul}",
+                                        "-Darcadedb.installCustomFormatter=false"],
               interrupt=False)
     # Destroying the JVM at interpreter exit races with its server threads and can
     # segfault after all work is done; servers are stopped (databases closed) before
