@@ -271,6 +271,11 @@ def run_batch(
 ) -> BatchSummary:
     """Generate every job of `jobs_file` into `out_dir`, skipping finished ones.
 
+    A job that fails is recorded (summary and manifest) and the batch goes on. When the
+    disk is full, or the manifest can no longer be saved, it stops: the jobs it did not
+    reach are `not run` in the summary (still `pending` in the manifest, so a rerun makes
+    them) and `summary.stopped` says why.
+
     Raises:
         ValidationError: bad rows without `skip_bad` (nothing runs).
         GenerationError: unreadable job file, unwritable output folder, workers < 1.
