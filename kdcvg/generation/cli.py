@@ -201,7 +201,10 @@ def batch(
             typer.echo(f"failed: {j.get('detail')}", err=True)
     typer.echo(f"{summary.count('done')} done, {summary.count('skipped')} skipped, "
                f"{summary.failed} failed; manifest: {Path(out) / 'manifest.json'}")
-    if summary.failed:
+    if summary.stopped:
+        typer.echo(f"error: the batch stopped: {summary.stopped}; "
+                   f"{summary.count('not run')} jobs not run", err=True)
+    if summary.failed or summary.stopped:
         raise typer.Exit(1)
 
 

@@ -287,8 +287,8 @@ def serve(
         if server.http_url:
             typer.echo(f"HTTP API and Studio: {server.http_url} (log in as {ANALYST_USER})")
         # Ctrl-C (or `kill -INT`) stops it cleanly. Set explicitly: a shell starts background
-        # jobs with SIGINT ignored. SIGTERM stays the JVM's, whose shutdown hooks close the
-        # database.
+        # jobs with SIGINT ignored. SIGTERM raises `kdcvg.interrupts.Interrupted` (see `main`),
+        # which stops the server on the way out too.
         signal.signal(signal.SIGINT, _interrupt)
         while True:
             time.sleep(1)

@@ -415,11 +415,15 @@ def _analyses(
         pending = {
             pool.submit(_analyse_safely, path, sidecar, thumbs): path for path, sidecar in jobs
         }
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(queue, on_frames)
-            for fut in done:
-                yield pending.pop(fut), fut.result()
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(queue, on_frames)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+        except BaseException:  # Ctrl-C, SIGTERM or a failure: drop the files not started
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     _drain(queue, on_frames)
     queue.close()
 

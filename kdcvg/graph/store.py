@@ -18,7 +18,7 @@ from kdcvg.config import StoreConfig
 from kdcvg.errors import QueryError, StoreError
 from kdcvg.graph.queries import ANALYST, NamedQuery, list_queries, load_query
 from kdcvg.graph.schema import NODES, RELATIONSHIPS
-from kdcvg.graph.server import CURATOR, EMBEDDED_DATABASE, EmbeddedServer
+from kdcvg.graph.server import CURATOR, EMBEDDED_DATABASE, EmbeddedServer, disk_note
 
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 # Who a store connects as: the curator (the tool's own reads and writes) or the
@@ -170,8 +170,12 @@ class Store:
             from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
             if isinstance(e, Neo4jError | ServiceUnavailable):
-                raise _translate(e, "write") from e
+                raise _translate(e, "write" + self._full_disk_note()) from e
             raise
+
+    def _full_disk_note(self) -> str:
+        """Why a write failed, when the embedded database's disk is full."""
+        return disk_note(self.server.root) if self.server is not None else ""
 
     def cypher(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run ad-hoc Cypher on the analyst surface: it may read, and nothing else.
