@@ -74,4 +74,5 @@ def process_wall_ms() -> float:
 
     import psutil
 
-    return (time.time() - psutil.Process().create_time()) * 1000
+    started: float = psutil.Process().create_time()
+    return (time.time() - started) * 1000

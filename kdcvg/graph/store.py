@@ -138,7 +138,9 @@ class Store:
         query = load_query(name, self.flavor)
         try:
             with self._session(read=True) as session:
-                return session.execute_read(lambda tx: [dict(r) for r in tx.run(query.text, params)])
+                rows: list[dict[str, Any]] = session.execute_read(
+                    lambda tx: [dict(r) for r in tx.run(query.text, params)])
+                return rows
         except Exception as e:
             if isinstance(e, QueryError | StoreError):
                 raise
