@@ -45,14 +45,15 @@ MIXTURE = ("beta", "gamma", "delta", "epsilon", "log_temperature")
 # starting values of the score's scalars (`gat_gate` starts at `EncoderConfig.gat_gate`):
 # the raw-text and knowledge skips (beta, gamma) carry the dense ranking and the curated
 # links from the first step; the graph terms (delta, epsilon, and the attention term
-# behind its gate) start at 0 and add only what training finds
+# behind its gate, scaled by exp(logit_scale)) start at 0 and add only what training
+# finds; exp(log_temperature) is the neighbour attention's inverse temperature
 SCORE_INIT = {"logit_scale": 2.3, "beta": 5.0, "gamma": 5.0, "delta": 0.0, "epsilon": 0.0,
               "log_temperature": 3.0}
 
 
 @dataclass
 class QueryWeights:
-    """The query side of the score, what `SCGAT.score` needs besides the embeddings.
+    """The per-query weights of the score's terms (`SCGAT.query_weights`).
 
     Attributes:
         attention: (Q,) weight of the graph-attention term.

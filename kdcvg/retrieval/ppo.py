@@ -2,10 +2,11 @@
 
 The encoder is the policy's features extractor (`features_extractor_class`), so
 every policy update changes the encoder itself. The extractor outputs the K
-candidate scores (`SCGAT.score` of the same query and clip vectors as the
-index's) and the raw text cosines; the action head starts as the identity on the scores, so the policy
-starts as the supervised ranking and PPO refines it. SB3's orthogonal init is
-switched off: it would overwrite the trained encoder.
+candidate scores (`SCGAT.score` of the same query and clip vectors the index holds)
+and the raw text cosines; the action head starts as the identity on the scores, so
+the policy starts as the supervised ranking and PPO refines it. SB3's orthogonal
+init is switched off: it would overwrite the trained encoder. Every setting of the
+stage is a field of `RlConfig`.
 
 Queries are embedded in the paraphrase regime (the query node attaches to its
 own selling point); validation selling points keep their links hidden.
