@@ -156,6 +156,7 @@ def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
     Raises:
         RetrievalError: no trained model; ValidationError: bad queries or qrels.
     """
+    from kdcvg.retrieval.model import model_dir
     from kdcvg.retrieval.retrieve import SarRetriever
 
     queries = read_queries(queries_path)
@@ -171,7 +172,7 @@ def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
                              "--db)")
     runs: dict[str, Run] = {"sar": sar_run(sar, queries)}
     if baselines:
-        sup_dir = home / "sar" / "supervised"
+        sup_dir = model_dir(home, "supervised")
         sup = SarRetriever(sar.model.__class__.from_pretrained(sup_dir), *_graph_of(store),
                            sar.texts, sar.embedder, sup_dir)
         runs["sar-supervised"] = sar_run(sup, queries)

@@ -265,6 +265,28 @@ def attach_edges(
     return out
 
 
+def query_edges(inputs: GraphInputs, sps: torch.Tensor, keep_self: torch.Tensor,
+                with_product: torch.Tensor | None = None) -> dict[EdgeType, torch.Tensor]:
+    """Attach edges of queries that copy known selling points (their text is the query's).
+
+    Args:
+        sps: (Q,) selling-point rows.
+        keep_self: (Q,) bool; True attaches the copy to its original as nearest neighbour.
+        with_product: (Q,) bool; False attaches no product and category, as for a query
+            that names none (default: all True).
+    """
+    import torch
+
+    knn = inputs.sp_knn[sps]
+    self_col = torch.where(keep_self, sps, torch.full_like(sps, -1)).view(-1, 1)
+    knn = torch.cat([self_col, knn[:, : max(knn.shape[1] - 1, 0)]], dim=1)
+    product, category = inputs.sp_product[sps], inputs.sp_category[sps]
+    if with_product is not None:
+        product = torch.where(with_product, product, torch.full_like(product, -1))
+        category = torch.where(with_product, category, torch.full_like(category, -1))
+    return attach_edges(product, category, knn)
+
+
 def linked_text(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor]) -> torch.Tensor:
     """Per clip, the unit-norm mean text embedding of the selling points it expresses.
 

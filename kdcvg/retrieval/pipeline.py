@@ -21,7 +21,7 @@ from kdcvg.retrieval.config import RlConfig, SarConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs, build_inputs, message_edge_types
 from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
-from kdcvg.retrieval.model import SarModel, sar_dir
+from kdcvg.retrieval.model import SarModel, model_dir, sar_dir
 from kdcvg.retrieval.ppo import train_rl
 from kdcvg.retrieval.train import StageProgress, train_supervised
 
@@ -108,6 +108,6 @@ def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int 
     feedback = stored_feedback(sar_dir(home), id_maps)
     data = with_feedback_links(data, feedback)
     supervised, final = fit(data, id_maps, captions, config, feedback, progress)
-    supervised.save_pretrained(sar_dir(home) / "supervised")
-    final.save_pretrained(sar_dir(home) / "model")
+    supervised.save_pretrained(model_dir(home, "supervised"))
+    final.save_pretrained(model_dir(home, "model"))
     return final

@@ -40,7 +40,9 @@ class SarReferences:
         self.retriever = retriever
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.name, "model": str(self.home / "sar" / "model"),
+        from kdcvg.retrieval.model import model_dir
+
+        return {"source": self.name, "model": str(model_dir(self.home, "model")),
                 "graph_version": self.retriever.graph_version}
 
     def scene(self, product: ProductInfo, selling_point: str, k: int) -> Scene:
