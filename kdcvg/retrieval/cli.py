@@ -29,10 +29,8 @@ sar_app = typer.Typer(help="SAR: retrieve the clips that express a selling point
 def train(
     db: DbOption = None,
     neo4j: Neo4jOption = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Supervised epochs (max).",
-                                               show_default=str(TrainConfig.epochs))] = None,
-    ppo_steps: Annotated[int | None, typer.Option(min=1, help="RL environment steps.",
-                                                  show_default=str(RlConfig.steps))] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Supervised epochs (max).")] = TrainConfig.epochs,
+    ppo_steps: Annotated[int, typer.Option(min=1, help="RL environment steps.")] = RlConfig.steps,
     seed: Annotated[int, typer.Option(help="Seed of split, batches, weights, rollouts.")
                     ] = TrainConfig.seed,
     rl: Annotated[str, typer.Option(help="RL stage: ppo, reinforce or none.")] = RlConfig.algo,
