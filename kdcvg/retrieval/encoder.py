@@ -179,10 +179,13 @@ class SCGAT(nn.Module):
         self.inp = nn.ModuleDict({nt: nn.Linear(f, h) for nt, f in in_channels.items()})
 
         def conv() -> nn.Module:
+            layer: nn.Module
             if config.conv == "transformer":
-                return TransformerConv((h, h), h // heads, heads=heads, root_weight=False)
+                layer = TransformerConv((h, h), h // heads, heads=heads, root_weight=False)
+                return layer
             if config.conv == "gatv2":
-                return GATv2Conv((h, h), h // heads, heads=heads, add_self_loops=False)
+                layer = GATv2Conv((h, h), h // heads, heads=heads, add_self_loops=False)
+                return layer
             raise ValueError(f"conv must be 'transformer' or 'gatv2', got {config.conv!r}")
 
         self.convs = nn.ModuleList(
@@ -204,10 +207,10 @@ class SCGAT(nn.Module):
     def reset_parameters(self) -> None:
         """Resets all learnable parameters."""
         for module in [*self.inp.values(), *self.out.values(), *self.convs]:
-            module.reset_parameters()  # type: ignore[operator]
+            module.reset_parameters()
         for norms in self.norms:
             for norm in norms.values():  # type: ignore[operator]
-                norm.reset_parameters()  # type: ignore[operator]
+                norm.reset_parameters()
         with torch.no_grad():
             self.gat_gate.fill_(self.config.gat_gate)
             for name, value in SCORE_INIT.items():
@@ -217,7 +220,8 @@ class SCGAT(nn.Module):
         if msg is None:
             return h
         norm: nn.Module = self.norms[layer][nt]  # type: ignore[index]
-        return norm(h + self.drop(nn.functional.gelu(msg)))
+        out: Tensor = norm(h + self.drop(nn.functional.gelu(msg)))
+        return out
 
     def node_states(self, x_dict: dict[str, Tensor],
                     edge_index_dict: dict[EdgeType, Tensor]) -> States:
@@ -435,4 +439,5 @@ class SCGAT(nn.Module):
 
 
 def _conv_of(hetero: HeteroConv, et: EdgeType) -> nn.Module:
-    return hetero.convs[et]
+    conv: nn.Module = hetero.convs[et]
+    return conv

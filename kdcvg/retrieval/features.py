@@ -172,7 +172,8 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
 
     def edges(et: EdgeType) -> torch.Tensor:
         if et in data.edge_types:
-            return data[et].edge_index.long()
+            index: torch.Tensor = data[et].edge_index.long()
+            return index
         return torch.zeros((2, 0), dtype=torch.long)
 
     counts = {nt: int(text[nt].shape[0]) for nt in NODE_TYPES}

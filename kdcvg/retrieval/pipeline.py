@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,6 +24,9 @@ from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
 from kdcvg.retrieval.model import SarModel, model_dir, sar_dir
 from kdcvg.retrieval.ppo import train_rl
 from kdcvg.retrieval.train import StageProgress, train_supervised
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 SMALL_GRAPH = 20_000  # nodes; below it training runs on one thread
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, summary)
@@ -86,7 +89,7 @@ def make_config(epochs: int | None = None, ppo_steps: int | None = None, seed: i
     return SarConfig(encoder=enc, train=train, rl=rlc)
 
 
-def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int | None = None,
+def train_sar(store: GraphReader, home: Path, epochs: int | None = None, ppo_steps: int | None = None,
               seed: int = 0, progress: Progress | None = None, rl: str = "ppo",
               config: SarConfig | None = None) -> SarModel:
     """Train on the store's graph and save `<home>/sar/supervised` and `<home>/sar/model`.

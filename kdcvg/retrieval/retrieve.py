@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from kdcvg.retrieval.encoder import GraphContext, Queries, QueryWeights
 from kdcvg.retrieval.features import GraphInputs, attach_edges, build_inputs, query_edges
 from kdcvg.retrieval.index import INDEX_META, ClipIndex
 from kdcvg.retrieval.model import SarModel, model_dir, sar_dir
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 EXPLAIN_TOP = 3
 KNOWN_CHUNK = 4096  # known selling points encoded per batch at load
@@ -75,7 +78,7 @@ class GraphTexts:
     selling_points: dict[str, dict[str, Any]]
 
     @classmethod
-    def from_store(cls, store: Any) -> GraphTexts:
+    def from_store(cls, store: GraphReader) -> GraphTexts:
         return cls({r["clip"]: r for r in store.query("sar_clip_texts")},
                    {r["selling_point"]: r for r in store.query("sar_selling_point_texts")})
 
@@ -175,7 +178,7 @@ class SarRetriever:
         return index, "rebuilt" if stale else "built"
 
     @classmethod
-    def load(cls, store: Any, home: Path, stage: str = "model",
+    def load(cls, store: GraphReader, home: Path, stage: str = "model",
              embedder: Any = None) -> SarRetriever:
         """The saved model under `<home>/sar/<stage>` on the store's current graph.
 

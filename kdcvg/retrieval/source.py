@@ -7,10 +7,13 @@ protocol: nothing here imports generation); generation registers it by name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.errors import GenerationError, RetrievalError
 from kdcvg.retrieval.scenes import ProductInfo, Scene, with_distortions
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 
 class SarReferences:
@@ -27,7 +30,7 @@ class SarReferences:
 
     name = "sar"
 
-    def __init__(self, store: Any, home: Path | None = None, retriever: Any = None) -> None:
+    def __init__(self, store: GraphReader, home: Path | None = None, retriever: Any = None) -> None:
         from kdcvg.retrieval.retrieve import SarRetriever
 
         self.store = store
