@@ -29,6 +29,7 @@ Neo4jOption = Annotated[
                  "(bolt://host:7687) [default: $NEO4J_URI]; credentials from $NEO4J_USER, "
                  "$NEO4J_PASSWORD, $NEO4J_DATABASE.", show_default=False),
 ]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 

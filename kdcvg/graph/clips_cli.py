@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kdcvg.graph.cli_common import DbOption, Neo4jOption, store_config, store_from_options
+from kdcvg.graph.cli_common import DbOption, Neo4jOption, WorkersOption, store_config, store_from_options
 
 clips_app = typer.Typer(
     help="Ingest video files into the ACKB (motion descriptors, patterns).", no_args_is_help=True
@@ -32,9 +32,7 @@ def ingest(
             help="CSV sidecar: file,id,caption,product,selling_points,tags.",
         ),
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")
-    ] = 1,
+    workers: WorkersOption = 1,
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
