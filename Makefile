@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(PY) -m kdcvg.demo
 
 # Everything; tests that need a Neo4j server (NEO4J_URI) or a GPU skip and say why.
-test: $(STAMP) $(LINT_DIR)/node_modules chromium
+test: $(STAMP) $(LINT_DIR)/node_modules chromium lint
 	$(PY) -m pytest -q
 
 # The quick loop while developing: slow tests left out.

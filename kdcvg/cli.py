@@ -66,13 +66,18 @@ class _Group(TyperGroup):
         rest = list(ctx.args)  # what follows the sub-app's name, before click consumes it
         try:
             return super().invoke(ctx)
-        except KdcvgError as e:
-            # plain text, not a rich box: validation lists must stay one problem per line
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(1) from e
         except (typer.Exit, typer.Abort, TyperException):
             raise  # typer's own: usage errors (exit 2), --help, a command's chosen exit
-        except Exception as e:  # noqa: BLE001 - the last line of defence, logged in full
+        except Exception as e:
+            from kdcvg.interrupts import interrupt_of
+
+            if interrupt_of(e) is not None:
+                raise  # raised while unwinding Ctrl-C/SIGTERM: `main` reports the signal
+            if isinstance(e, KdcvgError):
+                # plain text, not a rich box: validation lists must stay one problem per line
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(1) from e
+            # the last line of defence for anything else, logged in full
             typer.echo(unexpected_error_line(self._command_name(ctx, rest), e), err=True)
             raise typer.Exit(1) from None
 
@@ -80,7 +85,7 @@ class _Group(TyperGroup):
         """The failed command, e.g. "graph ingest" (the sub-app, then its command)."""
         names = [ctx.invoked_subcommand] if ctx.invoked_subcommand else []
         sub = self.get_command(ctx, names[0]) if names else None
-        if hasattr(sub, "get_command") and rest and sub.get_command(ctx, rest[0]):
+        if rest and isinstance(sub, TyperGroup) and sub.get_command(ctx, rest[0]):
             names.append(rest[0])
         return " ".join(names) or "(no command)"
 
@@ -110,12 +115,31 @@ for _module, _attr, _name in _SUB_APPS:
 
 
 def main() -> None:
+    """The `kdcvg` entry point: run the command, then end the process (see `exit_process`).
+
+    Ctrl-C (SIGINT) and SIGTERM stop the command where it is: what it had not finished
+    is rolled back or removed on the way out, the embedded server is stopped, one line
+    says so on stderr, and the exit status is 130 (SIGINT) or 143 (SIGTERM).
+    """
+    import sys
+
+    from kdcvg import interrupts
     from kdcvg.graph.server import exit_process
 
+    interrupts.install()
     try:
         app()
-    except SystemExit as e:  # Typer ends every run with one
-        exit_process(e.code)
+    except BaseException as e:  # Typer ends every run with SystemExit
+        interrupts.ignore()  # the work is over: a late signal must not break the exit
+        stop = interrupts.interrupt_of(e)
+        if stop is None and not isinstance(e, SystemExit):
+            raise
+        if stop is None:
+            code = e.code  # type: ignore[attr-defined]
+        else:
+            print(f"kdcvg: {stop}: stopped; unfinished work was rolled back", file=sys.stderr)
+            code = stop.exit_code
+        exit_process(code)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,13 @@ def _refuse_constant(name: str) -> Any:
 
 # one decoder: its C scanner parses a value starting at an index and says where it ended
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
-_SCAN = _DECODER.scan_once
+_SCAN: Any = _DECODER.scan_once  # type: ignore[attr-defined]  # set by __init__, not declared
+
+
+def _end_of_whitespace(pattern: re.Pattern[str], text: str, pos: int = 0) -> int:
+    """Where the run of whitespace at `pos` ends (the patterns match the empty string too)."""
+    found = pattern.match(text, pos)
+    return found.end() if found else pos
 
 
 def _problem(error: Exception, text: str, start: int) -> str:
@@ -74,7 +80,7 @@ def loads(text: str) -> Any:
         UnsafeJson: NaN, Infinity or nesting too deep to parse ("malformed JSON (...)").
         ValueError: otherwise malformed, with a one-line reason ("malformed JSON (...)").
     """
-    start = _WS_ANY.match(text).end()
+    start = _end_of_whitespace(_WS_ANY, text)
     try:
         value, end = _SCAN(text, start)
     except (UnsafeJson, RecursionError) as e:
@@ -117,9 +123,8 @@ def _parse_lines_carefully(lines: list[str]) -> tuple[list[tuple[int, Any]],
     """`parse_lines`, line by line: skips blank lines, names each problem's line."""
     values: list[tuple[int, Any]] = []
     problems: list[tuple[int, str]] = []
-    ws = _WS.match
     for number, line in enumerate(lines, start=1):
-        start = ws(line).end()
+        start = _end_of_whitespace(_WS, line)
         if start == len(line):
             continue
         try:
@@ -132,7 +137,7 @@ def _parse_lines_carefully(lines: list[str]) -> tuple[list[tuple[int, Any]],
                 reason = f"{reason[:-1]}; the value does not end on this line: {ONE_PER_LINE})"
             problems.append((number, reason))
             continue
-        if end != len(line) and (extra := ws(line, end).end()) != len(line):
+        if end != len(line) and (extra := _end_of_whitespace(_WS, line, end)) != len(line):
             problems.append((number, f"malformed JSON (Extra data at column {extra + 1}: "
                                      f"{ONE_PER_LINE})"))
             continue

@@ -44,7 +44,7 @@ def test_every_option_with_a_default_shows_it_in_help() -> None:
 def test_help_keeps_defaults_written_in_the_help_text() -> None:
     out = CliRunner().invoke(app, ["sar", "train", "--help"]).output
     flat = " ".join(out.split())
-    assert "Supervised epochs (max) [default: 60]." in flat
+    assert "Supervised epochs (max). [default: 60; x>=1]" in flat
     assert "Embedded database folder [default: ./.kdcvg/ackb, or $KDCVG_DB]." in flat
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.demo.catalog import (
     CATEGORIES,
@@ -24,6 +24,9 @@ from kdcvg.demo.catalog import (
 )
 from kdcvg.errors import KdcvgError
 from kdcvg.graph.motion_patterns import MOTION_PATTERNS
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import Store
 
 DemoProgress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -111,7 +114,7 @@ def render_demo_clips(clip_dir: Path, progress: DemoProgress | None = None) -> i
 
 
 def build_demo(
-    store: Any,
+    store: Store,
     home: Path,
     progress: DemoProgress | None = None,
     embedder: Any = None,

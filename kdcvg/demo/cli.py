@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from kdcvg.graph.cli_common import DbOption, Neo4jOption, store_config, store_from_options
+from kdcvg.graph.cli_common import DbOption, Neo4jOption, WorkersOption, store_config, store_from_options
 
 demo_app = typer.Typer(help="Build the demo ACKB the project renders itself.", no_args_is_help=True)
 
 
 @demo_app.command("build")
 def build(
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")
-    ] = 1,
+    workers: WorkersOption = 1,
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:

@@ -54,7 +54,7 @@ def _backdrop(size: tuple[int, int], colour: tuple[int, int, int], seed: int) ->
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-def _silhouette(shape: str, w: int, h: int) -> list[tuple[str, tuple[int, ...]]]:
+def _silhouette(shape: str, w: int, h: int) -> list[tuple[str, tuple[int, int, int, int]]]:
     """The product drawn as rounded boxes and ellipses: (kind, box) in a w x h frame."""
     cx = w // 2
     body = {

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # (product, selling points) of the three demo ads: one scene per selling point.
 DEMO_ADS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -23,6 +23,9 @@ DEMO_ADS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lumen-serum", ("sp-lumen-serum-1", "Absorbs in seconds, never sticky")),
     ("swirl-blender", ("sp-swirl-blender-1", "sp-swirl-blender-2")),
 )
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader, Store
 
 
 def _step(title: str) -> None:
@@ -36,7 +39,7 @@ def _progress_bar() -> Any:
                     TimeElapsedColumn(), transient=True)
 
 
-def build_graph(store: Any, home: Path) -> None:
+def build_graph(store: Store, home: Path) -> None:
     from kdcvg.demo.build import build_demo
 
     with _progress_bar() as bar:
@@ -59,7 +62,7 @@ def build_graph(store: Any, home: Path) -> None:
         print(f"    {row['product']:<16} {row['shared']} shared motion patterns")
 
 
-def sar_retriever(store: Any, home: Path) -> Any:
+def sar_retriever(store: GraphReader, home: Path) -> Any:
     """The saved SAR model when it fits this graph; otherwise train one briefly."""
     from kdcvg.errors import RetrievalError
     from kdcvg.retrieval.pipeline import train_sar

@@ -25,12 +25,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.errors import GenerationError, KdcvgError, ValidationError
 from kdcvg.generation.backends import CPU_BACKENDS
 from kdcvg.generation.base import AdJob
-from kdcvg.generation.outputs import OutputPaths, now_iso
+from kdcvg.generation.outputs import NoSpaceError, OutputPaths, now_iso, write_error
 from kdcvg.generation.pipeline import (
     PreparedJob,
     check_job,
@@ -52,6 +52,9 @@ from kdcvg.validation import (
     check_text,
     safe_child,
 )
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "kdcvg.batch/1"
@@ -101,6 +104,7 @@ class BatchSummary:
     """What a run did: per-job states and reasons, in job-file order."""
 
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None  # why the batch stopped before its last job (disk full, ...)
 
     def count(self, state: str) -> int:
         return sum(1 for j in self.jobs if j["state"] == state)
@@ -241,9 +245,20 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
+        """Write the manifest atomically (temporary name, then rename).
+
+        Raises:
+            GenerationError: it cannot be written (`NoSpaceError` when the disk is full);
+                the manifest saved before stays as it was.
+        """
         tmp = self.path.with_name(f".{MANIFEST}.partial")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as e:
+            raise write_error(self.path, e) from e
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def is_finished(folder: Path, job: BatchJob, manifest: Manifest) -> bool:
@@ -265,7 +280,7 @@ def _render_worker(prepared: PreparedJob, out: str, size: tuple[int, int] | None
 
 
 def run_batch(
-    store: Any,
+    store: GraphReader,
     jobs_file: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
@@ -276,6 +291,11 @@ def run_batch(
     progress: ProgressHook | None = None,
 ) -> BatchSummary:
     """Generate every job of `jobs_file` into `out_dir`, skipping finished ones.
+
+    A job that fails is recorded (summary and manifest) and the batch goes on. When the
+    disk is full, or the manifest can no longer be saved, it stops: the jobs it did not
+    reach are `not run` in the summary (still `pending` in the manifest, so a rerun makes
+    them) and `summary.stopped` says why.
 
     Raises:
         ValidationError: bad rows without `skip_bad` (nothing runs).
@@ -298,11 +318,24 @@ def run_batch(
     hook = progress or (lambda _id, _state, _detail: None)
     summary = BatchSummary()
     order: dict[str, dict[str, Any]] = {}
+    stop: list[str] = []  # why the batch stopped early, once it has
 
-    def finish(job_id: str, state: str, detail: str, **fields: Any) -> None:
-        manifest.set(job_id, state=state, error=detail if state == "failed" else None, **fields)
+    def finish(job_id: str, state: str, detail: str, **fields: Any) -> bool:
+        """Record a job's end in the summary and the manifest; False: stop the batch."""
         order[job_id].update(state=state, detail=detail, **fields)
         hook(job_id, state, detail)
+        try:
+            manifest.set(job_id, state=state, error=detail if state == "failed" else None,
+                         **fields)
+        except GenerationError as e:  # nothing more can be recorded, so nothing more runs
+            stop.append(f"the manifest cannot be saved ({e})")
+        return not stop
+
+    def failed(job: BatchJob, error: KdcvgError) -> bool:
+        finish(job.id, "failed", f"job {job.id} (row {job.row}): {error}")
+        if isinstance(error, NoSpaceError) and not stop:  # every later ad would fail alike
+            stop.append(f"the disk is full (job {job.id})")
+        return not stop
 
     for bad in problems:  # only with --skip-bad
         job_id = f"row-{bad.row:04d}"
@@ -312,32 +345,44 @@ def run_batch(
     todo: list[tuple[BatchJob, PreparedJob]] = []
     for job in jobs:
         order[job.id] = {"id": job.id, "row": job.row}
+        if stop:
+            continue
         if is_finished(folder, job, manifest):
             order[job.id].update(state="skipped", detail="finished earlier")
             hook(job.id, "skipped", "finished earlier")
             continue
-        manifest.set(job.id, row=job.row, state="pending", spec=job.spec, video=f"{job.id}.mp4",
-                     error=None)
+        try:
+            manifest.set(job.id, row=job.row, state="pending", spec=job.spec,
+                         video=f"{job.id}.mp4", error=None)
+        except GenerationError as e:
+            stop.append(f"the manifest cannot be saved ({e})")
+            continue
         try:
             todo.append((job, prepare_job(store, job.job, source)))
         except KdcvgError as e:
-            finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
+            failed(job, e)
 
     parallel = [(j, p) for j, p in todo if j.job.backend in CPU_BACKENDS] if workers > 1 else []
     in_pool = {j.id for j, _ in parallel}
     serial = [(j, p) for j, p in todo if j.id not in in_pool]
     for job, prepared in serial:
+        if stop:
+            break
         hook(job.id, "running", "")
         started = time.perf_counter()
         try:
             result = _render_worker(prepared, str(job.video(folder)), job.size, clip_model)
         except KdcvgError as e:
-            finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
+            failed(job, e)
             continue
         finish(job.id, "done", f"{time.perf_counter() - started:.1f} s", **result)
-    if parallel:
-        _run_parallel(parallel, folder, workers, clip_model, finish, hook)
+    if parallel and not stop:
+        _run_parallel(parallel, folder, workers, clip_model, finish, failed, hook)
+    for entry in order.values():  # jobs the batch did not reach after it stopped
+        if "state" not in entry:
+            entry.update(state="not run", detail=f"the batch stopped: {stop[0]}")
     summary.jobs = sorted(order.values(), key=lambda j: j["row"])
+    summary.stopped = stop[0] if stop else None
     return summary
 
 
@@ -346,11 +391,17 @@ def _run_parallel(
     folder: Path,
     workers: int,
     clip_model: str | None,
-    finish: Callable[..., None],
+    finish: Callable[..., bool],
+    failed: Callable[[BatchJob, KdcvgError], bool],
     hook: ProgressHook,
 ) -> None:
-    """Render jobs in `spawn` worker processes (the parent keeps the graph server)."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    """Render jobs in `spawn` worker processes (the parent keeps the graph server).
+
+    When the batch stops (disk full, Ctrl-C), queued jobs are cancelled and only the
+    ones already rendering are waited for.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
         running: dict[Future[dict[str, Any]], BatchJob] = {}
         for job, prepared in todo:
             future = pool.submit(_render_worker, prepared, str(job.video(folder)),
@@ -364,9 +415,14 @@ def _run_parallel(
                 try:
                     result = future.result()
                 except KdcvgError as e:
-                    finish(job.id, "failed", f"job {job.id} (row {job.row}): {e}")
-                    continue
+                    go_on = failed(job, e)
                 except Exception as e:  # a worker that died takes its job with it
-                    finish(job.id, "failed", f"job {job.id} (row {job.row}): worker failed ({e})")
-                    continue
-                finish(job.id, "done", f"{result['seconds']:.1f} s", **result)
+                    go_on = failed(job, GenerationError(f"worker failed ({e})"))
+                else:
+                    go_on = finish(job.id, "done", f"{result['seconds']:.1f} s", **result)
+                if not go_on:
+                    for queued in running:
+                        queued.cancel()
+                    running = {f: j for f, j in running.items() if not f.cancelled()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -7,13 +7,16 @@ print; library errors (`KdcvgError`) become one line on stderr and exit 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kdcvg.cli_options import id_option, parse_pairs, text_option
 from kdcvg.generation.diffusion.cli import distill_app
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 generate_app = typer.Typer(
     help="Generate ad videos from the knowledge base: one ad, a batch, a report.",
@@ -80,7 +83,7 @@ def check_before_start(job: Any, out: Path, size: str | None) -> tuple[int, int]
     return frame_size
 
 
-def _source(name: str, store: Any, strict: bool = False) -> Any:
+def _source(name: str, store: GraphReader, strict: bool = False) -> Any:
     from kdcvg.generation.fallback import FallbackReferences
     from kdcvg.generation.references import reference_source
 
@@ -215,7 +218,10 @@ def batch(
             typer.echo(f"failed: {j.get('detail')}", err=True)
     typer.echo(f"{summary.count('done')} done, {summary.count('skipped')} skipped, "
                f"{summary.failed} failed; manifest: {Path(out) / 'manifest.json'}")
-    if summary.failed:
+    if summary.stopped:
+        typer.echo(f"error: the batch stopped: {summary.stopped}; "
+                   f"{summary.count('not run')} jobs not run", err=True)
+    if summary.failed or summary.stopped:
         raise typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ square frames need not care about formats.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import platform
@@ -36,6 +37,23 @@ PACKAGES = ("kdcvg", "numpy", "av", "opencv-python-headless", "pillow", "torch",
             "transformers", "torchmetrics", "neo4j", "arcadedb-embedded")
 POSTER_AT = 0.4  # the poster is the frame this far into the ad
 THUMB_WIDTH = 160
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class NoSpaceError(GenerationError):
+    """An ad's file could not be written because its file system is full (or over quota).
+
+    Nothing of the ad is left behind; later ads in the same folder would fail the same way.
+    """
+
+
+def write_error(path: Path, error: OSError) -> GenerationError:
+    """One line for a file that could not be written; a `NoSpaceError` when the disk is full."""
+    reason = error.strerror or str(error)
+    if error.errno in _NO_SPACE:
+        return NoSpaceError(f"cannot write {path}: {reason}; free space there (or choose "
+                            "another --out) and run again")
+    return GenerationError(f"cannot write {path} ({reason})")
 
 
 @dataclass(frozen=True)
@@ -157,6 +175,8 @@ def encode(
     try:
         written = video.write_mp4(paths.video, tap(), generated.fps)
     except VideoError as e:
+        if isinstance(e.__cause__, OSError) and e.__cause__.errno in _NO_SPACE:
+            raise write_error(paths.video, e.__cause__) from e
         raise GenerationError(str(e)) from e
     if written != generated.num_frames:
         paths.video.unlink(missing_ok=True)
@@ -164,7 +184,10 @@ def encode(
             f"backend promised {generated.num_frames} frames but yielded {written}"
         )
     blank = np.zeros((size[1], size[0], 3), np.uint8)
-    video.write_jpeg(paths.poster, poster[0] if poster else blank)
+    try:
+        video.write_jpeg(paths.poster, poster[0] if poster else blank)
+    except OSError as e:
+        raise write_error(paths.poster, e) from e
     return {"frames": written, "fps": generated.fps, "size": list(size)}
 
 
@@ -207,12 +230,18 @@ def scenes_record(
 
 
 def write_sidecar(path: Path, record: dict[str, Any]) -> None:
-    """Write the sidecar JSON atomically (temporary name, then rename)."""
+    """Write the sidecar JSON atomically (temporary name, then rename).
+
+    Raises:
+        GenerationError: it cannot be written (`NoSpaceError` when the disk is full).
+    """
     tmp = path.with_name(f".{path.name}.partial")
     try:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=str) + "\n",
                        encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as e:
+        raise write_error(path, e) from e
     finally:
         tmp.unlink(missing_ok=True)
 

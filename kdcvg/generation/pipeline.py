@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.errors import GenerationError
 from kdcvg.generation import outputs
@@ -26,6 +26,9 @@ from kdcvg.generation.base import DURATIONS_S, FORMATS, AdJob, ProgressCallback
 from kdcvg.generation.fallback import FallbackReferences
 from kdcvg.generation.references import CuratedReferences, ReferenceSource, load_product
 from kdcvg.retrieval.scenes import ProductInfo, Scene
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 DEFAULT_K = 3  # references kept per scene (the first is rendered, all are recorded)
 MAX_SCENES = 6
@@ -112,7 +115,7 @@ def check_job(job: AdJob) -> None:
 
 
 def prepare_job(
-    store: Any, job: AdJob, source: ReferenceSource | None = None, k: int = DEFAULT_K,
+    store: GraphReader, job: AdJob, source: ReferenceSource | None = None, k: int = DEFAULT_K,
     strict: bool = False,
 ) -> PreparedJob:
     """Read the product and retrieve each selling point's references.
@@ -223,7 +226,7 @@ def render_job(
 
 
 def generate_ad(
-    store: Any,
+    store: GraphReader,
     job: AdJob,
     out: str | Path,
     *,

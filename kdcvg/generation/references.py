@@ -12,13 +12,16 @@ MKR puts in the negative prompt.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from kdcvg.errors import GenerationError, NoReferenceError
 from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene, with_distortions
 from kdcvg.retrieval.source import SarReferences
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 MIN_TEXT_MATCH = 0.5  # cosine a free-text selling point needs to borrow a selling point's clips
 
@@ -42,7 +45,7 @@ class ReferenceSource(Protocol):
         ...
 
 
-def load_product(store: Any, product_id: str) -> ProductInfo:
+def load_product(store: GraphReader, product_id: str) -> ProductInfo:
     """The product an ad is for.
 
     Raises:
@@ -88,7 +91,7 @@ class CuratedReferences:
 
     def __init__(
         self,
-        store: Any,
+        store: GraphReader,
         embedder_factory: Callable[[], Any] | None = None,
         min_similarity: float = MIN_TEXT_MATCH,
     ) -> None:
@@ -145,7 +148,7 @@ class CuratedReferences:
         return str(candidates[best]["id"])
 
 
-def auto_references(store: Any, embedder_factory: Callable[[], Any] | None = None) -> ReferenceSource:
+def auto_references(store: GraphReader, embedder_factory: Callable[[], Any] | None = None) -> ReferenceSource:
     """SAR when a trained model fits the graph, otherwise curated links; the sidecar says which."""
     try:
         return reference_source("sar", store)
@@ -163,7 +166,7 @@ SOURCES: dict[str, Callable[..., ReferenceSource]] = {
 }
 
 
-def reference_source(name: str, store: Any, **settings: Any) -> ReferenceSource:
+def reference_source(name: str, store: GraphReader, **settings: Any) -> ReferenceSource:
     """The reference source called `name` ("curated", or "sar" once SAR is trained).
 
     Raises:

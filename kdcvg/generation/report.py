@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from kdcvg.errors import GenerationError
 from kdcvg.generation.outputs import SIDECAR_SCHEMA, now_iso
@@ -43,7 +44,8 @@ table{border-collapse:collapse;font-size:13px;width:100%}td,th{padding:3px 6px;t
 border-bottom:1px solid #eee}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .refs{display:flex;flex-wrap:wrap;gap:8px}.ref{width:128px;font-size:11px}
 .ref img{width:128px;height:72px;object-fit:cover;border-radius:6px;background:#ddd;display:block}
-.muted{color:#777}.fallback{color:#a15c00;font-size:12px}details pre{font-size:11px;max-height:260px;overflow:auto;background:#f7f7f9;
+.muted{color:#777}.fallback{color:#a15c00;font-size:12px}
+details pre{font-size:11px;max-height:260px;overflow:auto;background:#f7f7f9;
 padding:8px;border-radius:6px}
 video[data-state=error]{outline:3px solid #d33}
 """
@@ -74,7 +76,15 @@ _SCRIPT = """
 
 
 def _e(value: Any) -> str:
+    """Any value as HTML text: every value taken from a sidecar goes through here."""
     return html.escape(str(value), quote=True)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """A number with `digits` decimals, or the value escaped when it is not a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
+    return _e(value)
 
 
 def _fmt(value: Any) -> str:
@@ -83,6 +93,20 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return _e(value)
+
+
+def _url(path: Path, page_dir: Path) -> str:
+    """A relative URL to `path`: each segment percent-encoded (':' too, so no name reads as
+    a scheme such as `javascript:`)."""
+    return _e("/".join(quote(part, safe="") for part in Path(os.path.relpath(path, page_dir)).parts))
+
+
+def _image(uri: Any) -> str | None:
+    """A thumbnail only when it is an inline JPEG or PNG (what kdcvg writes), else None."""
+    if isinstance(uri, str) and uri.startswith(("data:image/jpeg;base64,",
+                                                "data:image/png;base64,")):
+        return _e(uri)
+    return None
 
 
 def load_sidecars(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -109,10 +133,12 @@ def _fallback_note(scene: dict[str, Any]) -> str:
 
 
 def _card(sidecar: Path, record: dict[str, Any], page_dir: Path) -> str:
-    video = sidecar.with_name(record["video"])
-    poster = sidecar.with_name(record.get("poster", ""))
-    src = Path(os.path.relpath(video, page_dir)).as_posix()
-    poster_src = Path(os.path.relpath(poster, page_dir)).as_posix() if poster.is_file() else ""
+    """One ad's card. Every value from the sidecar is escaped (`_e`, `_num`, `_url`): a
+    crafted JSON in the folder must not inject markup or script into the page."""
+    video = sidecar.with_name(str(record["video"]))
+    poster = sidecar.with_name(str(record.get("poster") or f"{video.stem}.jpg"))
+    src = _url(video, page_dir)
+    poster_src = _url(poster, page_dir) if poster.is_file() else ""
     job, product, out = record["job"], record["product"], record["output"]
     metrics = record.get("metrics", {})
     sps = "".join(f"<li>{_e(s['text'])} <span class='muted'>{_e(s['selling_point_id'] or '')}"
@@ -122,27 +148,28 @@ def _card(sidecar: Path, record: dict[str, Any], page_dir: Path) -> str:
     refs = []
     for i, scene in enumerate(record.get("scenes", [])):
         for rank, ref in enumerate(scene["references"]):
-            thumb = ref.get("thumbnail")
-            img = f"<img src='{_e(thumb)}' alt='{_e(ref['clip_id'])}'>" if thumb else \
+            thumb = _image(ref.get("thumbnail"))
+            img = f"<img src='{thumb}' alt='{_e(ref['clip_id'])}'>" if thumb else \
                 "<img alt='missing'>"
-            patterns = ", ".join(f"{n} {s:.2f}" for n, s in ref.get("motion_patterns", [])[:2])
+            patterns = ", ".join(f"{n} {_num(s, 2)}" for n, s in ref.get("motion_patterns", [])[:2])
             used = " (used)" if rank == 0 else ""
             refs.append(f"<div class='ref'>{img}<b>{_e(ref['clip_id'])}</b>{used}<br>scene {i + 1}"
-                        f", score {ref['score']:.3f}<br><span class='muted'>{_e(patterns)}</span>"
-                        "</div>")
+                        f", score {_num(ref['score'])}<br><span class='muted'>{_e(patterns)}"
+                        "</span></div>")
     provenance = {k: v for k, v in record.items() if k != "scenes"}
     provenance["scenes"] = [
         {**s, "references": [{k: v for k, v in r.items() if k != "thumbnail"}
                              for r in s["references"]]} for s in record.get("scenes", [])
     ]
+    width, height = out["size"]
     return f"""
 <section class="card" id="{_e(video.stem)}">
  <div class="top">
   <video controls muted playsinline preload="auto" data-state="pending"
-   poster="{_e(poster_src)}"><source src="{_e(src)}" type="video/mp4"></video>
+   poster="{poster_src}"><source src="{src}" type="video/mp4"></video>
   <div class="facts">
    <h2>{_e(product['name'])} <span class="muted">{_e(product.get('brand', ''))}</span></h2>
-   <div class="muted">{_e(video.name)} · {_e(job['format'])} · {out['size'][0]}x{out['size'][1]}
+   <div class="muted">{_e(video.name)} · {_e(job['format'])} · {_e(width)}x{_e(height)}
     · {_e(out['duration_s'])} s · {_e(job['backend'])} · seed {_e(job['seed'])}</div>
    <ol class="sp">{sps}</ol>
    <table>{rows}</table>
@@ -154,10 +181,23 @@ def _card(sidecar: Path, record: dict[str, Any], page_dir: Path) -> str:
 </section>"""
 
 
+def _unreadable_card(sidecar: Path, error: Exception) -> str:
+    """The card of a sidecar that has the ad schema but not its shape."""
+    return (f'\n<section class="card"><h2>{_e(sidecar.name)}</h2><p class="muted">not shown: '
+            f"the sidecar is malformed ({_e(type(error).__name__)}: {_e(error)})</p></section>")
+
+
+def _card_or_note(sidecar: Path, record: dict[str, Any], page_dir: Path) -> str:
+    try:
+        return _card(sidecar, record, page_dir)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        return _unreadable_card(sidecar, e)
+
+
 def render_report(folder: Path, page_dir: Path) -> tuple[str, int]:
     """The report's HTML for the ads in `folder`, links relative to `page_dir`."""
     ads = load_sidecars(folder.resolve())
-    cards = "".join(_card(p, r, page_dir) for p, r in ads)
+    cards = "".join(_card_or_note(p, r, page_dir) for p, r in ads)
     if not ads:
         cards = "<p>No generated ads in this folder.</p>"
     page = f"""<!DOCTYPE html>

@@ -7,7 +7,8 @@ transactions, so all-or-nothing is kept another way: the database must be empty
 before, everything is validated before the first write, and a failure wipes what
 was loaded, leaving the database empty again. A process killed mid-load cannot
 wipe: the marker file it leaves makes the next open refuse the folder, which the
-user deletes and loads again (it held nothing before).
+user deletes and loads again (it held nothing before). Ctrl-C and SIGTERM unwind
+like a failure (see `kdcvg.interrupts`): the load is wiped and the marker removed.
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def bulk_load(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
     stamp = now_iso()
     rids: dict[str, dict[str, str]] = {}
     marker = store.server.root / BULK_MARKER
-    marker.write_text("a --bulk load started here and did not finish\n")
+    try:
+        marker.write_text("a --bulk load started here and did not finish\n")
+    except OSError as e:
+        raise StoreError(f"--bulk cannot write its marker {marker} ({e.strerror}); "
+                         "nothing was loaded") from e
     try:
         edge_count = sum(len(v) for v in batch.links.values())
         with db.graph_batch(expected_edge_count=max(edge_count, 1), bidirectional=True,
@@ -81,9 +86,23 @@ def bulk_load(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
                 report.written[rel] = len(rows)
                 if progress:
                     progress(len(rows))
-    except Exception as e:
-        _wipe(store)
-        raise StoreError(f"bulk load failed and was undone (the database is empty again): {e}") from e
-    finally:
+    except BaseException as e:  # a failure, or Ctrl-C / SIGTERM (`kdcvg.interrupts`)
+        try:
+            _wipe(store)
+        except Exception as wipe_error:  # the marker stays: the next open refuses the folder
+            raise StoreError(f"bulk load failed ({_first_line(e)}) and could not be undone "
+                             f"({_first_line(wipe_error)}); delete {store.server.root} and load "
+                             "again") from e
         marker.unlink(missing_ok=True)
+        if not isinstance(e, Exception):
+            raise
+        raise StoreError("bulk load failed and was undone (the database is empty again): "
+                         f"{_first_line(e)}") from e
+    marker.unlink(missing_ok=True)
     return report
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's message in one line: Java exceptions come with their whole stack."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

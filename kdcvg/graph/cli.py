@@ -135,7 +135,7 @@ def init(db: DbOption = None, neo4j: Neo4jOption = None) -> None:
 def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False) -> None:
     """Counts per label and relationship type, and embedding coverage (as the analyst)."""
     with store_from_options(db, neo4j, ANALYST) as store:
-        result = store.stats()  # type: ignore[attr-defined]
+        result = store.stats()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -175,7 +175,7 @@ def query(
     if missing:
         raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
     with store_from_options(db, neo4j, ANALYST) as store:
-        rows = store.analyst_query(name, **params)  # type: ignore[attr-defined]
+        rows = store.analyst_query(name, **params)
     print_rows(rows, out, name)
 
 
@@ -189,7 +189,7 @@ def cypher(
     """Run ad-hoc Cypher as the read-only analyst (the server refuses writes and file reads)."""
     out = output_format(fmt, as_json)
     with store_from_options(db, neo4j, ANALYST) as store:
-        rows = store.cypher(text, _parse_params(param))  # type: ignore[attr-defined]
+        rows = store.cypher(text, _parse_params(param))
     print_rows(rows, out)
 
 
@@ -244,13 +244,13 @@ def ingest(
         hygiene = {}
         linked: list[str] = []
         for path, batch in batches:
-            existing = prefill_embeddings(store, batch)  # type: ignore[arg-type]
+            existing = prefill_embeddings(store, batch)
             batch, found = review(batch, default_embedder().embed, skip_duplicates,
                                   skip_boilerplate)
             hygiene[str(path)] = found
             linked += found.embedded  # new or changed texts: the rest keep their links
             if dry_run:
-                reports[str(path)] = diff_batch(store, batch).as_dict()  # type: ignore[arg-type]
+                reports[str(path)] = diff_batch(store, batch).as_dict()
                 reports[str(path)]["hygiene"] = found.as_dict()
                 continue
             total = sum(batch.counts().values())
@@ -263,9 +263,9 @@ def ingest(
                 if bulk:
                     from kdcvg.graph.bulk import bulk_load
 
-                    report = bulk_load(store, batch, default_embedder(), advance)  # type: ignore[arg-type]
+                    report = bulk_load(store, batch, default_embedder(), advance)
                 else:
-                    report = write_batch(store, batch, default_embedder(), advance,  # type: ignore[arg-type]
+                    report = write_batch(store, batch, default_embedder(), advance,
                                          existing=existing)
             report.embedded += len(found.embedded)
             reports[str(path)] = report.as_dict() | {"hygiene": found.as_dict()}
@@ -273,7 +273,7 @@ def ingest(
         if link_motion and not dry_run and linked:
             from kdcvg.graph.link_motion import link_motion as run_linker
 
-            motion = run_linker(store, default_embedder(), selling_points=linked)  # type: ignore[arg-type]
+            motion = run_linker(store, default_embedder(), selling_points=linked)
     if as_json:
         typer.echo(json.dumps(reports | ({"motion_links": motion.as_dict()} if motion else {}),
                               indent=2))
@@ -311,7 +311,7 @@ def add_selling_point(
     from kdcvg.graph.embeddings import default_embedder
 
     with store_from_options(db, neo4j) as store:
-        added = add(store, default_embedder(), product, text, force=force,  # type: ignore[arg-type]
+        added = add(store, default_embedder(), product, text, force=force,
                     threshold=threshold)
     near = f" (nearest: {added.nearest}, cosine {added.similarity:.2f})" if added.nearest else ""
     typer.echo(f"added {added.id}{near}")
@@ -328,7 +328,7 @@ def link(
     from kdcvg.graph.curate import link_clip
 
     with store_from_options(db, neo4j) as store:
-        link_clip(store, clip, selling_point, weight)  # type: ignore[arg-type]
+        link_clip(store, clip, selling_point, weight)
     typer.echo(f"linked {clip} -[:EXPRESSES {{weight: {weight}, source: curated}}]-> {selling_point}")
 
 
@@ -385,8 +385,8 @@ def serve(
         if server.http_url:
             typer.echo(f"HTTP API and Studio: {server.http_url} (log in as {ANALYST_USER})")
         # Ctrl-C (or `kill -INT`) stops it cleanly. Set explicitly: a shell starts background
-        # jobs with SIGINT ignored. SIGTERM stays the JVM's, whose shutdown hooks close the
-        # database.
+        # jobs with SIGINT ignored. SIGTERM raises `kdcvg.interrupts.Interrupted` (see `main`),
+        # which stops the server on the way out too.
         signal.signal(signal.SIGINT, _interrupt)
         while True:
             time.sleep(1)

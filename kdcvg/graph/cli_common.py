@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlparse
 
 import typer
 
 from kdcvg.config import StoreConfig, resolve_store
 from kdcvg.graph.server import CURATOR, read_credentials
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import Store
 
 DbOption = Annotated[
     Path | None,
@@ -26,6 +29,7 @@ Neo4jOption = Annotated[
                  "(bolt://host:7687) [default: $NEO4J_URI]; credentials from $NEO4J_USER, "
                  "$NEO4J_PASSWORD, $NEO4J_DATABASE.", show_default=False),
 ]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -54,7 +58,7 @@ def store_config(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Sto
 
 
 @contextmanager
-def store_from_options(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Iterator[object]:
+def store_from_options(db: Path | None, neo4j: str | None, role: str = CURATOR) -> Iterator[Store]:
     """Open the store the options select (starting the embedded server when needed).
 
     `role=ANALYST` (the analyst commands) connects as the read-only analyst user.
@@ -71,4 +75,5 @@ def process_wall_ms() -> float:
 
     import psutil
 
-    return (time.time() - psutil.Process().create_time()) * 1000
+    started: float = psutil.Process().create_time()
+    return (time.time() - started) * 1000

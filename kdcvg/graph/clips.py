@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from kdcvg.validation import (
     safe_child,
     shown,
 )
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import Store
 
 KEYFRAMES = 4
 FRAME_REPORT_EVERY = 8  # analysed frames between live frame reports
@@ -467,11 +470,15 @@ def _analyses(
         pending = {
             pool.submit(_analyse_safely, path, sidecar, thumbs): path for path, sidecar in jobs
         }
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(queue, on_frames)
-            for fut in done:
-                yield pending.pop(fut), fut.result()
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(queue, on_frames)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+        except BaseException:  # Ctrl-C, SIGTERM or a failure: drop the files not started
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     _drain(queue, on_frames)
     queue.close()
 
@@ -505,7 +512,7 @@ def _batch_for(analysis: ClipAnalysis, curated: set[str], missing_patterns: set[
 
 
 def ingest_clips(
-    store: Any,
+    store: Store,
     paths: Iterable[Path],
     home: Path,
     embedder: Any,

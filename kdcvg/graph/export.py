@@ -11,12 +11,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kdcvg.errors import KdcvgError
 from kdcvg.graph.schema import EMBEDDING_DIM, NODES, RELATIONSHIPS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 
 @dataclass
@@ -142,7 +145,7 @@ def to_heterodata(records: GraphRecords) -> tuple[Any, dict[str, list[str]]]:
     return data, id_maps
 
 
-def export_graph(store: Any) -> tuple[Any, dict[str, list[str]]]:
+def export_graph(store: GraphReader) -> tuple[Any, dict[str, list[str]]]:
     """Read the whole graph from `store` and build its `HeteroData` (see `to_heterodata`)."""
     records = GraphRecords(
         nodes=[{"label": g["label"], "key": k, "embedding": e, "motion": m}

@@ -125,7 +125,8 @@ def pattern_scores(
         (P, M) float32 scores.
     """
     query = _unit(points.astype(np.float32) + category_weight * categories.astype(np.float32))
-    return (query @ _unit(patterns.astype(np.float32)).T).astype(np.float32)
+    scores: np.ndarray = (query @ _unit(patterns.astype(np.float32)).T).astype(np.float32)
+    return scores
 
 
 def pattern_prior(curated: Sequence[set[int]], patterns: int) -> np.ndarray:
@@ -134,7 +135,8 @@ def pattern_prior(curated: Sequence[set[int]], patterns: int) -> np.ndarray:
     for links in curated:
         for j in links:
             counts[j] += 1
-    return np.log(counts / counts.sum()).astype(np.float32)
+    prior: np.ndarray = np.log(counts / counts.sum()).astype(np.float32)
+    return prior
 
 
 def choose(

@@ -31,7 +31,7 @@ def link_motion_command(
         settings = replace(DEFAULT_LINKER, top_k=top_k or DEFAULT_LINKER.top_k,
                            min_score=DEFAULT_LINKER.min_score if min_score is None else min_score)
     with store_from_options(db, neo4j) as store:
-        report = link_motion(store, default_embedder(), settings=settings)  # type: ignore[arg-type]
+        report = link_motion(store, default_embedder(), settings=settings)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return

@@ -227,7 +227,8 @@ def _parse_node(where: str, label: str, raw: dict[str, Any], problems: list[str]
 _LINK_KEYS = frozenset({"type", *LINK_FIELDS})
 
 
-def _parse_link(where: str, raw: dict[str, Any], problems: list[str]) -> tuple | None:
+def _parse_link(where: str, raw: dict[str, Any],
+                problems: list[str]) -> tuple[str, str, str, dict[str, Any]] | None:
     before = len(problems)
     for name in sorted(raw.keys() - _LINK_KEYS):
         problems.append(f"{where}: {name}: unknown field for link "
@@ -263,7 +264,7 @@ def _parse_link(where: str, raw: dict[str, Any], problems: list[str]) -> tuple |
         props.setdefault("weight", 1.0)
     if rel == "HAS_MOTION":
         props.setdefault("score", 1.0)
-    if len(problems) > before:
+    if len(problems) > before or start is None or end is None:  # (each None was a problem)
         return None
     return rel, start, end, props
 

@@ -8,11 +8,13 @@ clear error naming the holder instead of a corrupted database.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -42,6 +44,9 @@ CREDENTIALS_NAME = "kdcvg.credentials.json"
 BULK_MARKER = "BULK_LOAD_INCOMPLETE"  # left by a --bulk load that was killed mid-way
 # Labels whose `embedding` property carries a vector index.
 VECTOR_INDEXED = ("SellingPoint", "Clip")
+# Under this much free space a failed write is put down to the disk (ArcadeDB only says
+# "Transaction error on commit" over Bolt).
+FULL_DISK_BYTES = 4 * 1024 * 1024
 
 # ArcadeDB's security groups, written before the server starts: `admin` and `*` as
 # ArcadeDB makes them, plus the analyst's read-only group.
@@ -58,9 +63,21 @@ _GROUPS = {
     "version": 2,
 }
 
+
+# ArcadeDB logs through java.util.logging: only its errors reach the console, one line
+# each, without the Java stack (a full disk made ~130 lines of stacks). Two loggers that
+# repeat one line per page or event are left out: the transaction manager says once
+# that "not all pages reached the disk ... the next open will recover them", and the
+# server's own event log file is not kdcvg's. What failed reaches the user as the
+# one-line error of the call that failed.
 _JUL_CONFIG = """handlers=java.util.logging.ConsoleHandler
 .level=SEVERE
+com.arcadedb.engine.PageManagerFlushThread.level=OFF
+com.arcadedb.server.event.FileServerEventLog.level=OFF
+com.arcadedb.server.security.level=OFF
 java.util.logging.ConsoleHandler.level=SEVERE
+java.util.logging.ConsoleHandler.formatter=java.util.logging.SimpleFormatter
+java.util.logging.SimpleFormatter.format=graph server: %5$s%n
 """
 
 
@@ -69,6 +86,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def disk_note(root: Path) -> str:
+    """", the disk ... is full" when that is why writing under `root` failed, else ""."""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    return f" (the disk under {root} is full: {free // 1024} KiB free)" if free < FULL_DISK_BYTES else ""
 
 
 def _check_port(port: int) -> None:
@@ -108,7 +134,13 @@ def _jvm_stderr_filtered() -> Iterator[None]:
 
 
 def _start_jvm(root: Path) -> None:
-    """Start ArcadeDB's JVM once per process, with its console logging quietened."""
+    """Start ArcadeDB's JVM once per process, with its console logging quietened.
+
+    `-Xrs` keeps the JVM's hands off SIGINT and SIGTERM: without it the JVM (and JPype's
+    Java-side handler) takes SIGTERM on a Java thread, calls into Python from there and
+    the process dies with SIGSEGV, writing `hs_err_pid*.log`. With it, Python's handlers
+    (`kdcvg.interrupts`) get both signals and unwind the command cleanly.
+    """
     import jpype
     import jpype.config
 
@@ -116,13 +148,21 @@ def _start_jvm(root: Path) -> None:
         return
     from arcadedb_embedded.jvm import start_jvm
 
-    root.mkdir(parents=True, exist_ok=True)
     jul = root / "logging.properties"
-    jul.write_text(_JUL_CONFIG)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not jul.is_file() or jul.read_text() != _JUL_CONFIG:  # a full disk must not stop a read
+            jul.write_text(_JUL_CONFIG)
+    except OSError as e:
+        raise StoreError(f"cannot prepare the database folder {root} ({e.strerror})") from e
     os.environ.setdefault("ARCADEDB_JVM_ERROR_FILE", str(root / "hs_err_pid%p.log"))
     heap = os.environ.get("KDCVG_JVM_HEAP", "2g")
+    # arcadedb.installCustomFormatter=false: ArcadeDB would otherwise put its own formatter,
+    # Java stacks included, on the console handler configured above
     with _jvm_stderr_filtered():
-        start_jvm(heap_size=heap, jvm_args=[f"-Djava.util.logging.config.file={jul}"])
+        start_jvm(heap_size=heap, jvm_args=["-Xrs", f"-Djava.util.logging.config.file={jul}",
+                                            "-Darcadedb.installCustomFormatter=false"],
+                  interrupt=False)
     # Destroying the JVM at interpreter exit races with its server threads and can
     # segfault after all work is done; servers are stopped (databases closed) before
     # exit, so the process may simply end with the JVM in it.
@@ -318,16 +358,27 @@ class EmbeddedServer:
         return f"http://127.0.0.1:{self.http_port}" if self.http_port else None
 
     def start(self) -> EmbeddedServer:
+        """Take the folder's lock, then start the server (stopped again if the start fails).
+
+        Raises:
+            StoreError: the port is taken, another process holds the folder, the folder
+                holds a `--bulk` load that did not finish, or the server failed to start.
+        """
         if self.bolt_port is not None:
             _check_port(self.bolt_port)
-        if (self.root / BULK_MARKER).exists():
-            raise StoreError(f"database folder {self.root} holds an interrupted `graph ingest --bulk` "
-                             "load (written without a log, so it may be incomplete); it held nothing "
-                             "before that load: delete the folder and load again")
+        # The lock first: a `--bulk` load still running holds it, and its marker must not
+        # make a second process call that live load dead.
         self.lock.acquire()
         try:
+            if (self.root / BULK_MARKER).exists():
+                raise StoreError(f"database folder {self.root} holds an interrupted `graph ingest "
+                                 "--bulk` load (written without a log, so it may be incomplete); it "
+                                 "held nothing before that load: delete the folder and load again")
             self._start()
         except BaseException:
+            if self._server is not None:  # made, then failed or interrupted before handed out
+                with contextlib.suppress(Exception):  # the error on its way out says what failed
+                    self.stop()
             self.lock.release()
             raise
         return self
@@ -372,9 +423,12 @@ class EmbeddedServer:
                     self.http_port = None
                 self._create_analyst(java.getSecurity())
                 self.database(EMBEDDED_DATABASE)
-            except BaseException:
+            except BaseException as e:
                 self._server.stop()
                 self._server = None
+                if isinstance(e, jpype.JException):  # e.g. its users file could not be saved
+                    raise StoreError(f"embedded graph server in {self.root} failed to start: "
+                                     f"{e.getMessage()}{disk_note(self.root)}") from None
                 raise
 
     def _create_analyst(self, security: Any) -> None:

@@ -12,13 +12,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kdcvg.config import StoreConfig
 from kdcvg.errors import QueryError, StoreError
 from kdcvg.graph.queries import ANALYST, NamedQuery, list_queries, load_query
 from kdcvg.graph.schema import NODES, RELATIONSHIPS
-from kdcvg.graph.server import CURATOR, EMBEDDED_DATABASE, EmbeddedServer
+from kdcvg.graph.server import CURATOR, EMBEDDED_DATABASE, EmbeddedServer, disk_note
 
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 # Who a store connects as: the curator (the tool's own reads and writes) or the
@@ -56,6 +56,19 @@ def _translate(e: Exception, what: str) -> Exception:
     if isinstance(e, nx.ClientError):
         return QueryError(f"{what}: {message}")
     return StoreError(f"{what}: {message}")
+
+
+class GraphReader(Protocol):
+    """What code that only reads the graph needs of a store: named queries and its folder.
+
+    `Store` is one; tests and callers may pass anything with these two members.
+    """
+
+    home: Path
+
+    def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run the named query (a file in `cypher/`) in a read transaction; rows as dicts."""
+        ...
 
 
 class Tx:
@@ -125,7 +138,9 @@ class Store:
         query = load_query(name, self.flavor)
         try:
             with self._session(read=True) as session:
-                return session.execute_read(lambda tx: [dict(r) for r in tx.run(query.text, params)])
+                rows: list[dict[str, Any]] = session.execute_read(
+                    lambda tx: [dict(r) for r in tx.run(query.text, params)])
+                return rows
         except Exception as e:
             if isinstance(e, QueryError | StoreError):
                 raise
@@ -157,8 +172,12 @@ class Store:
             from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
             if isinstance(e, Neo4jError | ServiceUnavailable):
-                raise _translate(e, "write") from e
+                raise _translate(e, "write" + self._full_disk_note()) from e
             raise
+
+    def _full_disk_note(self) -> str:
+        """Why a write failed, when the embedded database's disk is full."""
+        return disk_note(self.server.root) if self.server is not None else ""
 
     def cypher(self, text: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run ad-hoc Cypher on the analyst surface: it may read, and nothing else.

@@ -19,6 +19,7 @@ from kdcvg.graph.cli_common import (
     store_config,
     store_from_options,
 )
+from kdcvg.retrieval.config import RlConfig, TrainConfig
 
 sar_app = typer.Typer(help="SAR: retrieve the clips that express a selling point.",
                       no_args_is_help=True)
@@ -28,12 +29,11 @@ sar_app = typer.Typer(help="SAR: retrieve the clips that express a selling point
 def train(
     db: DbOption = None,
     neo4j: Neo4jOption = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Supervised epochs (max) [default: 60].")
-                      ] = None,
-    ppo_steps: Annotated[int | None, typer.Option(min=1, help="RL environment steps "
-                                                  "[default: 512].")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of split, batches, weights, rollouts.")] = 0,
-    rl: Annotated[str, typer.Option(help="RL stage: ppo, reinforce or none.")] = "ppo",
+    epochs: Annotated[int, typer.Option(min=1, help="Supervised epochs (max).")] = TrainConfig.epochs,
+    ppo_steps: Annotated[int, typer.Option(min=1, help="RL environment steps.")] = RlConfig.steps,
+    seed: Annotated[int, typer.Option(help="Seed of split, batches, weights, rollouts.")
+                    ] = TrainConfig.seed,
+    rl: Annotated[str, typer.Option(help="RL stage: ppo, reinforce or none.")] = RlConfig.algo,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the saved model even when it validated better.")] = False,
 ) -> None:
@@ -46,8 +46,10 @@ def train(
     """
     from rich.progress import Progress
 
+    from kdcvg.retrieval.model import model_dir
     from kdcvg.retrieval.pipeline import train_sar
     from kdcvg.retrieval.supervision import count_supervision, recall_warning
+    from kdcvg.retrieval.train import StageReport
 
     if rl not in ("ppo", "reinforce", "none"):
         raise typer.BadParameter(f"--rl must be ppo, reinforce or none, got {rl!r}")
@@ -63,10 +65,8 @@ def train(
 
         model = train_sar(store, home, epochs, ppo_steps, seed, progress, rl, force=force)
     for r in model.reports:
-        shown = "  ".join(f"{k}={v:.3f}" for k, v in r["metrics"].items())
-        typer.echo(f"{r['stage']}: {r['steps']} steps (best {r['best']}) {shown} "
-                   f"in {r['seconds']:.1f}s")
-    typer.echo(f"saved {home / 'sar' / 'model'}")
+        typer.echo(StageReport(**r).line())
+    typer.echo(f"saved {model_dir(home, 'model')}")
     warning = recall_warning(model.reports)
     if warning is not None:
         typer.echo(warning, err=True)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 ConvKind = Literal["transformer", "gatv2"]
 RlKind = Literal["ppo", "reinforce", "none"]
 REWARD_SOURCES = ("cider", "curated", "feedback")
+SAMPLE_ABOVE = 20_000  # nodes; both stages run SC-GAT on sampled subgraphs above it
+FANOUT = 10
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,8 @@ class TrainConfig:
     name_product: float = 0.5
     paraphrase: float = 0.6
     seed: int = 0
-    sample_above: int = 20_000
-    fanout: int = 10
+    sample_above: int = SAMPLE_ABOVE
+    fanout: int = FANOUT
     max_steps: int | None = None
 
 
@@ -127,6 +129,20 @@ class RlConfig:
             whole SC-GAT; use a learning rate near 5e-5).
         slate: reference clips picked per episode, in order; the return is their DCG
             (`env.SarPickEnv`). 1 picks a single reference.
+        gamma: PPO's discount; 1 makes an episode's return the slate's DCG.
+        gae_lambda: PPO's GAE lambda.
+        ent_coef: PPO's entropy bonus.
+        vf_coef: weight of PPO's value loss; small, as the value head shares the encoder.
+        value_layers: hidden widths of PPO's value head (the policy head has none: it
+            starts as the identity on the candidate scores).
+        baseline_decay: REINFORCE's baseline is the moving average of the batches' mean
+            return, `b <- decay * b + (1 - decay) * mean`.
+        cider_scale: CIDEr-D rewards are divided by it (CIDEr-D runs from 0 to 10), to
+            weigh like the curated and feedback rewards in [-1, 1].
+        sample_above: graphs with more nodes run the policy's SC-GAT on each batch's
+            sampled neighbourhood (deterministic truncation, so rollouts and updates
+            evaluate the same function).
+        fanout: in-edges kept per node, edge type and hop when sampling.
     """
 
     algo: RlKind = "ppo"
@@ -145,6 +161,15 @@ class RlConfig:
     max_pools: int = 4096
     tune: Literal["all", "head"] = "head"
     slate: int = 1
+    gamma: float = 1.0
+    gae_lambda: float = 1.0
+    ent_coef: float = 0.0
+    vf_coef: float = 0.1
+    value_layers: list[int] = field(default_factory=lambda: [64])
+    baseline_decay: float = 0.9
+    cider_scale: float = 10.0
+    sample_above: int = SAMPLE_ABOVE
+    fanout: int = FANOUT
 
 
 @dataclass(frozen=True)

@@ -7,31 +7,53 @@ final linear map per node type puts every node into one shared retrieval space.
 
 Query nodes (new selling-point text) are computed with the same convolutions,
 reading the cached states of the graph (`attach`), so they cost one row each.
+
+The retrieval score lives here, once: `encode_graph` encodes the graph once into a
+`GraphContext`, `encode_queries` encodes queries against it, and `clip_vectors` and
+`query_vectors` lay out the two sides so that their inner product is the score
+(`score`). Training, the RL stage and the FAISS index all call these.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from kdcvg.retrieval.config import EncoderConfig
+from kdcvg.retrieval.features import (
+    EXPRESSES,
+    REV_EXPRESSES,
+    GraphInputs,
+    drop_links,
+    linked_mask,
+    linked_match,
+    linked_text,
+    nearest_match,
+    query_context,
+)
+from kdcvg.retrieval.sampling import NeighbourSampler, Subgraph, subgraph_states
 from kdcvg.types import EdgeType
 
 if TYPE_CHECKING:
     from torch_geometric.nn import HeteroConv
 
-    from kdcvg.retrieval.features import GraphInputs
-
 States = list[dict[str, Tensor]]  # h^0 .. h^L per node type
 MIXTURE = ("beta", "gamma", "delta", "epsilon", "log_temperature")
+# starting values of the score's scalars (`gat_gate` starts at `EncoderConfig.gat_gate`):
+# the raw-text and knowledge skips (beta, gamma) carry the dense ranking and the curated
+# links from the first step; the graph terms (delta, epsilon, and the attention term
+# behind its gate, scaled by exp(logit_scale)) start at 0 and add only what training
+# finds; exp(log_temperature) is the neighbour attention's inverse temperature
+SCORE_INIT = {"logit_scale": 2.3, "beta": 5.0, "gamma": 5.0, "delta": 0.0, "epsilon": 0.0,
+              "log_temperature": 3.0}
 
 
 @dataclass
 class QueryWeights:
-    """The query side of the score, what `SCGAT.score` needs besides the embeddings.
+    """The per-query weights of the score's terms (`SCGAT.query_weights`).
 
     Attributes:
         attention: (Q,) weight of the graph-attention term.
@@ -42,6 +64,83 @@ class QueryWeights:
     attention: Tensor
     knowledge: Tensor
     context: Tensor
+
+    def take(self, rows: Tensor) -> QueryWeights:
+        """The weights of the queries at `rows`."""
+        return QueryWeights(self.attention[rows], self.knowledge[rows], self.context[rows])
+
+    @staticmethod
+    def cat(parts: list[QueryWeights]) -> QueryWeights:
+        """The weights of several batches of queries, in order."""
+        return QueryWeights(torch.cat([p.attention for p in parts]),
+                            torch.cat([p.knowledge for p in parts]),
+                            torch.cat([p.context for p in parts]))
+
+
+@dataclass
+class Queries:
+    """Queries encoded against a graph (`SCGAT.encode_queries`): what the score reads of them.
+
+    Attributes:
+        emb: (Q, out) unit-norm embeddings; zeros where the attention term is not run.
+        text: (Q, 384) raw MiniLM embeddings.
+        weights: the per-query weights of the score's terms.
+        attention: {edge_type: (edge_index, (E,) head-mean weight)} of the last layer into
+            the queries, source rows those of the context's states (when asked for).
+    """
+
+    emb: Tensor
+    text: Tensor
+    weights: QueryWeights
+    attention: dict[EdgeType, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+    def take(self, rows: Tensor) -> Queries:
+        """The queries at `rows` (without their attention)."""
+        return Queries(self.emb[rows], self.text[rows], self.weights.take(rows))
+
+
+@dataclass
+class GraphContext:
+    """A graph encoded once: what queries are encoded and scored against.
+
+    `GraphContext.of` holds the links in use only (enough for the score's text,
+    knowledge and context terms); `SCGAT.encode_graph` adds the encoder's states of the
+    whole graph, `SCGAT.encode_subgraph` those of a batch's sampled neighbourhood.
+
+    Attributes:
+        inputs: the graph's model inputs.
+        hidden: (N_sp,) bool, selling points whose EXPRESSES links are hidden.
+        edges: the message-passing edges in use (`features.drop_links`).
+        linked: (N_sp,) bool, selling points with links among `edges`.
+        know: (N_clip, 384) `features.linked_text` over `edges`.
+        states: `SCGAT.node_states` of the graph or of `sub`; None: the attention term
+            is not run (query and clip embeddings are zeros; it weighs 0 anyway).
+        clip_emb: the clips' embeddings from `states`, one row per clip of the states.
+        sub: the sampled subgraph `states` belong to; None: the whole graph.
+    """
+
+    inputs: GraphInputs
+    hidden: Tensor
+    edges: dict[EdgeType, Tensor]
+    linked: Tensor
+    know: Tensor
+    states: States | None = None
+    clip_emb: Tensor | None = None
+    sub: Subgraph | None = None
+
+    @classmethod
+    def of(cls, inputs: GraphInputs, hidden: Tensor | None = None) -> GraphContext:
+        """The links in use when the `hidden` selling points' links are hidden (default none)."""
+        if hidden is None:
+            hidden = torch.zeros(inputs.x["selling_point"].shape[0], dtype=torch.bool)
+        edges = drop_links(inputs, hidden)
+        return cls(inputs, hidden, edges, linked_mask(inputs, edges), linked_text(inputs, edges))
+
+    def local(self, node_type: str, rows: Tensor) -> Tensor:
+        """Rows of `states` of the graph's `rows` of `node_type` (the same on the whole graph)."""
+        if self.sub is None:
+            return rows
+        return self.sub.local(node_type, rows, int(self.inputs.x[node_type].shape[0]))
 
 
 class SCGAT(nn.Module):
@@ -57,6 +156,15 @@ class SCGAT(nn.Module):
         - **output:** {node_type: (N_t, out)} unit-norm embeddings
     """
 
+    # the score's scalars (`SCORE_INIT`, `query_vectors`)
+    gat_gate: nn.Parameter
+    logit_scale: nn.Parameter
+    beta: nn.Parameter
+    gamma: nn.Parameter
+    delta: nn.Parameter
+    epsilon: nn.Parameter
+    log_temperature: nn.Parameter
+
     def __init__(self, in_channels: dict[str, int], edge_types: list[EdgeType],
                  config: EncoderConfig) -> None:
         super().__init__()
@@ -71,10 +179,13 @@ class SCGAT(nn.Module):
         self.inp = nn.ModuleDict({nt: nn.Linear(f, h) for nt, f in in_channels.items()})
 
         def conv() -> nn.Module:
+            layer: nn.Module
             if config.conv == "transformer":
-                return TransformerConv((h, h), h // heads, heads=heads, root_weight=False)
+                layer = TransformerConv((h, h), h // heads, heads=heads, root_weight=False)
+                return layer
             if config.conv == "gatv2":
-                return GATv2Conv((h, h), h // heads, heads=heads, add_self_loops=False)
+                layer = GATv2Conv((h, h), h // heads, heads=heads, add_self_loops=False)
+                return layer
             raise ValueError(f"conv must be 'transformer' or 'gatv2', got {config.conv!r}")
 
         self.convs = nn.ModuleList(
@@ -87,45 +198,30 @@ class SCGAT(nn.Module):
         )
         self.out = nn.ModuleDict({nt: nn.Linear(h, config.out) for nt in in_channels})
         self.drop = nn.Dropout(config.dropout)
-        # scores = gate * scale * cos(embeddings) + beta * cos(raw text)
-        #          + gamma * g(match) * cos(query text, linked selling-point text):
-        # the raw skips keep the dense ranking and the curated knowledge available from
-        # the first step; the attention term starts at weight 0 (gate) and adds only what
-        # training finds; g() opens the knowledge term only for text close to a linked
-        # selling point (see `knowledge_gate`)
+        # the score's scalars (see `query_vectors`); registered in this order, gate first
         self.gat_gate = nn.Parameter(torch.tensor(config.gat_gate))
-        self.logit_scale = nn.Parameter(torch.tensor(2.3))
-        self.beta = nn.Parameter(torch.tensor(5.0))
-        self.gamma = nn.Parameter(torch.tensor(5.0))
-        # + delta * cos(query's product, clip's product) + epsilon * (motion . motion):
-        # the structure a selling point without clips still has (`query_context`); both
-        # start at 0 and are learned, as is the neighbour attention's temperature
-        self.delta = nn.Parameter(torch.tensor(0.0))
-        self.epsilon = nn.Parameter(torch.tensor(0.0))
-        self.log_temperature = nn.Parameter(torch.tensor(3.0))
+        for name, value in SCORE_INIT.items():
+            self.register_parameter(name, nn.Parameter(torch.tensor(value)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Resets all learnable parameters."""
         for module in [*self.inp.values(), *self.out.values(), *self.convs]:
-            module.reset_parameters()  # type: ignore[operator]
+            module.reset_parameters()
         for norms in self.norms:
             for norm in norms.values():  # type: ignore[operator]
-                norm.reset_parameters()  # type: ignore[operator]
+                norm.reset_parameters()
         with torch.no_grad():
             self.gat_gate.fill_(self.config.gat_gate)
-            self.logit_scale.fill_(2.3)
-            self.beta.fill_(5.0)
-            self.gamma.fill_(5.0)
-            self.delta.fill_(0.0)
-            self.epsilon.fill_(0.0)
-            self.log_temperature.fill_(3.0)
+            for name, value in SCORE_INIT.items():
+                getattr(self, name).fill_(value)
 
     def _update(self, layer: int, nt: str, h: Tensor, msg: Tensor | None) -> Tensor:
         if msg is None:
             return h
         norm: nn.Module = self.norms[layer][nt]  # type: ignore[index]
-        return norm(h + self.drop(nn.functional.gelu(msg)))
+        out: Tensor = norm(h + self.drop(nn.functional.gelu(msg)))
+        return out
 
     def node_states(self, x_dict: dict[str, Tensor],
                     edge_index_dict: dict[EdgeType, Tensor]) -> States:
@@ -216,6 +312,54 @@ class SCGAT(nn.Module):
         """Inverse temperature of the attention that reads a query's neighbour context."""
         return self.log_temperature.exp()
 
+    def encode_graph(self, ctx: GraphContext) -> GraphContext:
+        """`ctx` with the states and clip embeddings of the whole graph over its edges."""
+        states = self.node_states(ctx.inputs.x, ctx.edges)
+        return replace(ctx, states=states, clip_emb=self.embed(states)["clip"], sub=None)
+
+    def encode_subgraph(self, ctx: GraphContext, sampler: NeighbourSampler, clips: Tensor,
+                        attach: dict[EdgeType, Tensor],
+                        generator: torch.Generator | None = None) -> GraphContext:
+        """`ctx` with the states on the sampled neighbourhood of a batch.
+
+        Args:
+            ctx: the links in use (`GraphContext.of`); the subgraph hides the same links.
+            sampler: over the graph's message-passing edges.
+            clips: (C,) the clip rows the batch scores.
+            attach: the queries' attach edges, source rows of the graph.
+            generator: random sampling; None keeps the first `fanout` in-edges of each
+                node, so the same batch always gives the same subgraph.
+        """
+        seeds: dict[str, list[Tensor]] = {"clip": [clips]}
+        for et, ei in attach.items():
+            seeds.setdefault(et[0], []).append(ei[0])
+        sub = sampler.sample({nt: torch.cat(v) for nt, v in seeds.items()}, generator)
+        sp_rows = sub.nodes.get("selling_point", torch.zeros(0, dtype=torch.long))
+        for et in (EXPRESSES, REV_EXPRESSES):
+            ei = sub.edges[et]
+            sp_local = ei[1] if et == EXPRESSES else ei[0]
+            sub.edges[et] = ei[:, ~ctx.hidden[sp_rows[sp_local]]] if ei.numel() else ei
+        states = subgraph_states(self, ctx.inputs.x, sub)
+        return replace(ctx, states=states, clip_emb=self.embed(states)["clip"], sub=sub)
+
+    def encode_queries(self, ctx: GraphContext, text: Tensor, attach: dict[EdgeType, Tensor],
+                       return_attention: bool = False) -> Queries:
+        """Embed Q query nodes against an encoded graph, with their score weights.
+
+        Args:
+            ctx: the encoded graph (`encode_graph`, `encode_subgraph`, or `GraphContext.of`
+                alone where the attention term is not run).
+            text: (Q, 384) raw MiniLM embeddings of the queries (their input features).
+            attach: their attach edges (`features.attach_edges`), source rows of the graph.
+            return_attention: also return the last layer's attention (explanations).
+        """
+        weights = self.query_weights(ctx.inputs, text, attach, ctx.linked)
+        if ctx.states is None:
+            return Queries(text.new_zeros((text.shape[0], self.config.out)), text, weights)
+        local = {et: torch.stack([ctx.local(et[0], ei[0]), ei[1]]) for et, ei in attach.items()}
+        emb, attention = self.attach(ctx.states, text, local, return_attention)
+        return Queries(emb, text, weights, attention)
+
     def query_weights(self, inputs: GraphInputs, query_text: Tensor,
                       attach: dict[EdgeType, Tensor], linked: Tensor) -> QueryWeights:
         """The per-query weights of the score's graph terms.
@@ -230,8 +374,6 @@ class SCGAT(nn.Module):
             attach: their attach edges (`features.attach_edges`).
             linked: (N_sp,) bool, `features.linked_mask` of the edges in use.
         """
-        from kdcvg.retrieval.features import linked_match, nearest_match, query_context
-
         c = self.config
         near, row = nearest_match(inputs, query_text, attach)
         close = self.closeness(near, c.near_threshold)
@@ -243,21 +385,52 @@ class SCGAT(nn.Module):
         return QueryWeights(self.gat_gate * self.logit_scale.exp() * close,
                             self.gamma * self.closeness(know, c.know_threshold), context)
 
-    def score(self, q_emb: Tensor, c_emb: Tensor, q_text: Tensor, c_text: Tensor,
-              c_know: Tensor, c_context: Tensor, weights: QueryWeights) -> Tensor:
-        """Retrieval scores (Q, C).
+    def query_vectors(self, queries: Queries) -> Tensor:
+        """(Q, out + 4 x 384) the query side of the score.
+
+        `[n(q) a exp(s) e_q, beta x_q, gamma g(m_q) x_q, n(q) delta p_q, n(q) epsilon u_q]`
+        (the weights in `query_weights`) against a clip's `[e_c, x_c, k_c, p_c, u_c]`
+        (`clip_vectors`): the attention term behind its gate `a`, the raw-text skip that
+        keeps the dense ranking, the curated knowledge of linked selling points, and the
+        product and motion context a selling point without clips still has.
+        """
+        w = queries.weights
+        return torch.cat([w.attention.unsqueeze(1) * queries.emb, self.beta * queries.text,
+                          w.knowledge.unsqueeze(1) * queries.text, w.context], dim=1)
+
+    def clip_vectors(self, ctx: GraphContext, rows: Tensor | None = None) -> Tensor:
+        """(C, out + 4 x 384) the clip side of the score, `[e_c, x_c, k_c, p_c, u_c]`.
 
         Args:
-            q_emb, c_emb: (Q, out), (C, out) unit-norm embeddings.
-            q_text, c_text: (Q, 384), (C, 384) raw MiniLM embeddings.
-            c_know: (C, 384) `features.linked_text` of the clips.
-            c_context: (C, 768) `GraphInputs.clip_context` of the clips.
-            weights: `query_weights` of the queries.
+            ctx: the encoded graph.
+            rows: (C,) clip rows of the graph (default: every clip, in row order).
         """
-        return (weights.attention.unsqueeze(1) * q_emb @ c_emb.T
-                + self.beta * q_text @ c_text.T
-                + weights.knowledge.unsqueeze(1) * (q_text @ c_know.T)
-                + weights.context @ c_context.T)
+        inputs = ctx.inputs
+        if rows is None:
+            text, know, context = inputs.text["clip"], ctx.know, inputs.clip_context
+        else:
+            text, know, context = (inputs.text["clip"][rows], ctx.know[rows],
+                                   inputs.clip_context[rows])
+        if ctx.clip_emb is None:  # the attention term is not run
+            emb = text.new_zeros((text.shape[0], self.config.out))
+        elif rows is None and ctx.sub is None:
+            emb = ctx.clip_emb
+        else:
+            every = torch.arange(text.shape[0]) if rows is None else rows
+            emb = ctx.clip_emb[ctx.local("clip", every)]
+        return torch.cat([emb, text, know, context], dim=1)
+
+    @staticmethod
+    def score(queries: Tensor, clips: Tensor) -> Tensor:
+        """Retrieval scores: the inner product of `query_vectors` and `clip_vectors`.
+
+        Shapes:
+            - queries (Q, D), clips (C, D) -> (Q, C)
+            - queries (Q, D), clips (Q, K, D), K candidates per query -> (Q, K)
+        """
+        if clips.dim() == 3:
+            return (clips @ queries.unsqueeze(2)).squeeze(2)
+        return queries @ clips.T
 
     def extra_repr(self) -> str:
         c = self.config
@@ -266,4 +439,5 @@ class SCGAT(nn.Module):
 
 
 def _conv_of(hetero: HeteroConv, et: EdgeType) -> nn.Module:
-    return hetero.convs[et]
+    conv: nn.Module = hetero.convs[et]
+    return conv

@@ -94,4 +94,5 @@ class SarPickEnv(gym.Env):
         return self._obs(), reward, done, False, {"clip_row": clip}
 
     def action_masks(self) -> np.ndarray:
-        return (self.candidates[self._i] >= 0) & ~self._picked
+        mask: np.ndarray = (self.candidates[self._i] >= 0) & ~self._picked
+        return mask

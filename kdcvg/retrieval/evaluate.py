@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kdcvg.errors import RetrievalError, ValidationError
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 # Each measure in ir-measures notation, with what it says; the table and JSON share the names.
 # Grades: 2 = the query's own clip, 1 = a clip of the same topic, 0 or absent = not relevant.
@@ -149,13 +152,14 @@ def sar_run(retriever: Any, queries: list[EvalQuery], depth: int = RUN_DEPTH) ->
                    if r >= 0} for i, q in enumerate(queries)}
 
 
-def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
+def evaluate_store(store: GraphReader, home: Path, queries_path: Path, qrels_path: Path,
                    baselines: bool = True, embedder: Any = None) -> dict[str, dict[str, float]]:
     """Every method on the store's graph with the saved models; one metrics dict per method.
 
     Raises:
         RetrievalError: no trained model; ValidationError: bad queries or qrels.
     """
+    from kdcvg.retrieval.model import model_dir
     from kdcvg.retrieval.retrieve import SarRetriever
 
     queries = read_queries(queries_path)
@@ -171,7 +175,7 @@ def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
                              "--db)")
     runs: dict[str, Run] = {"sar": sar_run(sar, queries)}
     if baselines:
-        sup_dir = home / "sar" / "supervised"
+        sup_dir = model_dir(home, "supervised")
         sup = SarRetriever(sar.model.__class__.from_pretrained(sup_dir), *_graph_of(store),
                            sar.texts, sar.embedder, sup_dir)
         runs["sar-supervised"] = sar_run(sup, queries)
@@ -185,7 +189,7 @@ def evaluate_store(store: Any, home: Path, queries_path: Path, qrels_path: Path,
     return measure(runs, qrels)
 
 
-def _graph_of(store: Any) -> tuple[Any, dict[str, list[str]]]:
+def _graph_of(store: GraphReader) -> tuple[Any, dict[str, list[str]]]:
     from kdcvg.graph.export import export_graph
 
     return export_graph(store)

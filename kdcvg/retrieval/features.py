@@ -172,7 +172,8 @@ def build_inputs(data: HeteroData, id_maps: dict[str, list[str]], knn: int) -> G
 
     def edges(et: EdgeType) -> torch.Tensor:
         if et in data.edge_types:
-            return data[et].edge_index.long()
+            index: torch.Tensor = data[et].edge_index.long()
+            return index
         return torch.zeros((2, 0), dtype=torch.long)
 
     counts = {nt: int(text[nt].shape[0]) for nt in NODE_TYPES}
@@ -263,6 +264,28 @@ def attach_edges(
     ok = knn >= 0
     out[SIMILAR] = torch.stack([knn[ok], q.view(-1, 1).expand_as(knn)[ok]])
     return out
+
+
+def query_edges(inputs: GraphInputs, sps: torch.Tensor, keep_self: torch.Tensor,
+                with_product: torch.Tensor | None = None) -> dict[EdgeType, torch.Tensor]:
+    """Attach edges of queries that copy known selling points (their text is the query's).
+
+    Args:
+        sps: (Q,) selling-point rows.
+        keep_self: (Q,) bool; True attaches the copy to its original as nearest neighbour.
+        with_product: (Q,) bool; False attaches no product and category, as for a query
+            that names none (default: all True).
+    """
+    import torch
+
+    knn = inputs.sp_knn[sps]
+    self_col = torch.where(keep_self, sps, torch.full_like(sps, -1)).view(-1, 1)
+    knn = torch.cat([self_col, knn[:, : max(knn.shape[1] - 1, 0)]], dim=1)
+    product, category = inputs.sp_product[sps], inputs.sp_category[sps]
+    if with_product is not None:
+        product = torch.where(with_product, product, torch.full_like(product, -1))
+        category = torch.where(with_product, category, torch.full_like(category, -1))
+    return attach_edges(product, category, knn)
 
 
 def linked_text(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor]) -> torch.Tensor:

@@ -46,13 +46,13 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     if path.suffix.lower() == ".csv":
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-            rows = [(reader.line_num, row) for row in reader]
+            csv_rows = [(reader.line_num, row) for row in reader]
         except csv.Error as e:
             raise ValidationError([f"{path}: malformed CSV ({e})"], "feedback file") from e
-        bad = [f"{path}:{n}: more cells than header columns" for n, r in rows if None in r]
+        bad = [f"{path}:{n}: more cells than header columns" for n, r in csv_rows if None in r]
         if bad:
             raise ValidationError(bad, "feedback file")
-        return [(n, {k: v for k, v in r.items() if v not in (None, "")}) for n, r in rows]
+        return [(n, {k: v for k, v in r.items() if v not in (None, "")}) for n, r in csv_rows]
     values, problems = parse_lines(text)
     rows: list[tuple[int, Any]] = [(n, f"{path}:{n}: {reason}") for n, reason in problems]
     rows += [(n, v if isinstance(v, dict) else f"{path}:{n}: expected a JSON object, got "

@@ -25,6 +25,7 @@ from kdcvg.retrieval.features import GraphInputs
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.pt"
+STAGES = ("model", "supervised")  # after the RL stage; SC-GAT before it
 
 
 def _digest(path: Path) -> str:
@@ -34,6 +35,21 @@ def _digest(path: Path) -> str:
 def sar_dir(home: Path) -> Path:
     """Where SAR keeps its models, index and feedback under the store folder."""
     return Path(home) / "sar"
+
+
+def model_dir(home: Path, stage: str = "model") -> Path:
+    """Where the model of a training stage is saved: `<home>/sar/<stage>`.
+
+    Args:
+        stage: "model" (after the RL stage) or "supervised" (SC-GAT before it).
+
+    Raises:
+        RetrievalError: another stage name.
+    """
+    if stage not in STAGES:
+        raise RetrievalError(f"unknown SAR model stage {stage!r}; expected one of "
+                             f"{', '.join(STAGES)}")
+    return sar_dir(home) / stage
 
 
 @dataclass

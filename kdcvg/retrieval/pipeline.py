@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,9 +22,12 @@ from kdcvg.retrieval.config import RlConfig, SarConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs, build_inputs, message_edge_types
 from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
-from kdcvg.retrieval.model import CONFIG_NAME, SarModel, sar_dir
+from kdcvg.retrieval.model import CONFIG_NAME, SarModel, model_dir, sar_dir
 from kdcvg.retrieval.ppo import train_rl
 from kdcvg.retrieval.train import StageProgress, train_supervised
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 SMALL_GRAPH = 20_000  # nodes; below it training runs on one thread
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, summary)
@@ -87,7 +90,7 @@ def make_config(epochs: int | None = None, ppo_steps: int | None = None, seed: i
     return SarConfig(encoder=enc, train=train, rl=rlc)
 
 
-def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int | None = None,
+def train_sar(store: GraphReader, home: Path, epochs: int | None = None, ppo_steps: int | None = None,
               seed: int = 0, progress: Progress | None = None, rl: str = "ppo",
               config: SarConfig | None = None, force: bool = False) -> SarModel:
     """Train on the store's graph and save `<home>/sar/supervised` and `<home>/sar/model`.
@@ -116,7 +119,7 @@ def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int 
     feedback = stored_feedback(sar_dir(home), id_maps)
     data = with_feedback_links(data, feedback)
     supervised, final = fit(data, id_maps, captions, config, feedback, progress)
-    saved = sar_dir(home) / "model"
+    saved = model_dir(home, "model")
     if not force and (saved / CONFIG_NAME).exists():
         try:
             old = SarModel.from_pretrained(saved).reports
@@ -125,6 +128,6 @@ def train_sar(store: Any, home: Path, epochs: int | None = None, ppo_steps: int 
         reason = keep_new(old, final.reports)
         if reason is not None:
             raise RetrievalError(f"not saved: {reason}")
-    supervised.save_pretrained(sar_dir(home) / "supervised")
-    final.save_pretrained(sar_dir(home) / "model")
+    supervised.save_pretrained(model_dir(home, "supervised"))
+    final.save_pretrained(saved)
     return final

@@ -2,10 +2,11 @@
 
 The encoder is the policy's features extractor (`features_extractor_class`), so
 every policy update changes the encoder itself. The extractor outputs the K
-candidate scores (the same `SCGAT.score` used at retrieval) and the raw text
-cosines; the action head starts as the identity on the scores, so the policy
-starts as the supervised ranking and PPO refines it. SB3's orthogonal init is
-switched off: it would overwrite the trained encoder.
+candidate scores (`SCGAT.score` of the same query and clip vectors the index holds)
+and the raw text cosines; the action head starts as the identity on the scores, so
+the policy starts as the supervised ranking and PPO refines it. SB3's orthogonal
+init is switched off: it would overwrite the trained encoder. Every setting of the
+stage is a field of `RlConfig`.
 
 Queries are embedded in the paraphrase regime (the query node attaches to its
 own selling point); validation selling points keep their links hidden.
@@ -24,29 +25,21 @@ from torch import Tensor, nn
 
 from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import RlConfig
-from kdcvg.retrieval.encoder import MIXTURE, SCGAT
+from kdcvg.retrieval.encoder import MIXTURE, SCGAT, GraphContext
 from kdcvg.retrieval.env import SarPickEnv
-from kdcvg.retrieval.features import (
-    GraphInputs,
-    drop_links,
-    linked_mask,
-    linked_text,
-)
+from kdcvg.retrieval.features import GraphInputs, query_edges
 from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table
 from kdcvg.retrieval.sampling import NeighbourSampler
 from kdcvg.retrieval.train import (
     StageProgress,
     StageReport,
     positives,
-    query_inputs,
     rank_metrics,
-    sampled_states,
     split_selling_points,
     validation_scores,
 )
 
-SAMPLE_ABOVE = 20_000  # nodes; bigger graphs run the extractor on sampled neighbourhoods
-FANOUT = 10
+PROGRESS_EVERY = 32  # env steps between progress-bar updates
 HEAD_PARAMS = (*MIXTURE, "gat_gate", "logit_scale")
 
 try:  # SB3 is a dependency; the class must exist at import time to be subclassed
@@ -65,6 +58,9 @@ class SCGATExtractor(BaseFeaturesExtractor):
         inputs: the graph's model inputs.
         hidden: (N_sp,) bool, selling points whose links stay hidden; such a query is
             a selling point without clips, the others are paraphrases (`rl_regime`).
+        sample_above: graphs with more nodes run each batch on its sampled neighbourhood
+            (`RlConfig.sample_above`).
+        fanout: in-edges kept per node, edge type and hop when sampling.
 
     Shapes:
         - **input:** query (B, 1), candidates (B, K), mask (B, K), features (B, K)
@@ -72,20 +68,17 @@ class SCGATExtractor(BaseFeaturesExtractor):
     """
 
     def __init__(self, observation_space: Any, encoder: SCGAT, inputs: GraphInputs,
-                 hidden: Tensor, sample_above: int = SAMPLE_ABOVE, fanout: int = FANOUT) -> None:
+                 hidden: Tensor, sample_above: int, fanout: int) -> None:
         k = int(observation_space["candidates"].shape[0])
         super().__init__(observation_space, features_dim=2 * k)
         self.encoder = encoder
         self._inputs = inputs
-        self._edges = drop_links(inputs, hidden)
-        self._hidden = hidden
-        self._know = linked_text(inputs, self._edges)  # (N_clip, 384)
-        self._linked = linked_mask(inputs, self._edges)
-        self._cache: tuple[tuple[int, ...], list[dict[str, Tensor]]] | None = None
+        self._links = GraphContext.of(inputs, hidden)
+        self._cache: tuple[tuple[int, ...], GraphContext] | None = None
         num = {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
         # large graphs: each batch runs on its neighbourhood, truncated deterministically
         # (no random sampling) so rollouts and updates evaluate the same function
-        self._sampler = (NeighbourSampler(self._edges, num, fanout, encoder.config.layers)
+        self._sampler = (NeighbourSampler(self._links.edges, num, fanout, encoder.config.layers)
                          if sum(num.values()) > sample_above else None)
 
     def train(self, mode: bool = True) -> SCGATExtractor:
@@ -94,36 +87,26 @@ class SCGATExtractor(BaseFeaturesExtractor):
         self.encoder.eval()
         return self
 
-    def _states(self) -> list[dict[str, Tensor]]:
+    def _encoded(self) -> GraphContext:
         if torch.is_grad_enabled():
-            return self.encoder.node_states(self._inputs.x, self._edges)
+            return self.encoder.encode_graph(self._links)
         # rollouts run without grad: reuse the graph states until a parameter changes
         key = tuple(p._version for p in self.encoder.parameters())
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, self.encoder.node_states(self._inputs.x, self._edges))
+            self._cache = (key, self.encoder.encode_graph(self._links))
         return self._cache[1]
 
     def forward(self, obs: dict[str, Tensor]) -> Tensor:
         sps = obs["query"].long().view(-1)
-        cands = obs["candidates"].long()  # (B, K)
-        qx, qe = query_inputs(self._inputs, sps, *rl_regime(sps))
-        qt = self._inputs.text["selling_point"][sps]
-        weights = self.encoder.query_weights(self._inputs, qt, qe, self._linked)
+        cands = obs["candidates"].long().clamp(min=0)  # (B, K), padding masked below
+        qe = query_edges(self._inputs, sps, *rl_regime(sps))
         if self._sampler is None:
-            states = self._states()
-            emb = self.encoder.embed(states)["clip"][cands.clamp(min=0)]  # (B, K, out)
+            ctx = self._encoded()
         else:
-            flat = cands.clamp(min=0).reshape(-1)
-            states, clip, qe = sampled_states(self.encoder, self._inputs, self._sampler,
-                                              torch.zeros_like(self._hidden), flat, qe, None)
-            emb = clip.view(*cands.shape, -1)
-        q, _ = self.encoder.attach(states, qx, qe)  # (B, out)
-        know = (qt.unsqueeze(1) * self._know[cands.clamp(min=0)]).sum(-1)  # (B, K)
-        context = (weights.context.unsqueeze(1)
-                   * self._inputs.clip_context[cands.clamp(min=0)]).sum(-1)
-        scores = weights.attention.unsqueeze(1) * (q.unsqueeze(1) * emb).sum(-1) \
-            + self.encoder.beta * obs["features"] + weights.knowledge.unsqueeze(1) * know \
-            + context
+            ctx = self.encoder.encode_subgraph(self._links, self._sampler, cands.reshape(-1), qe)
+        queries = self.encoder.encode_queries(ctx, self._inputs.text["selling_point"][sps], qe)
+        clips = self.encoder.clip_vectors(ctx, cands.reshape(-1)).view(*cands.shape, -1)
+        scores = self.encoder.score(self.encoder.query_vectors(queries), clips)  # (B, K)
         return torch.cat([scores * obs["mask"], obs["features"]], dim=1)
 
 
@@ -144,21 +127,16 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
     """
     model.eval()
     with torch.no_grad():
-        edges = drop_links(inputs, hidden)
-        states = model.node_states(inputs.x, edges)
-        clip = model.embed(states)["clip"]
-        know = linked_text(inputs, edges)
-        linked = linked_mask(inputs, edges)
+        ctx = model.encode_graph(GraphContext.of(inputs, hidden))
+        clips = model.clip_vectors(ctx)
         rows = torch.tensor(sps, dtype=torch.long)
-        kk = min(k, clip.shape[0])
+        kk = min(k, clips.shape[0])
         out = np.full((len(sps), k), -1, dtype=np.int64)
         for b in range(0, len(sps), chunk):
             r = rows[b:b + chunk]
-            qx, qe = query_inputs(inputs, r, *rl_regime(r))
-            q, _ = model.attach(states, qx, qe)
-            qt = inputs.text["selling_point"][r]
-            scores = model.score(q, clip, qt, inputs.text["clip"], know, inputs.clip_context,
-                                 model.query_weights(inputs, qt, qe, linked))
+            queries = model.encode_queries(ctx, inputs.text["selling_point"][r],
+                                           query_edges(inputs, r, *rl_regime(r)))
+            scores = model.score(model.query_vectors(queries), clips)
             out[b:b + r.numel(), :kk] = scores.topk(kk, dim=1).indices.numpy()
     return out
 
@@ -200,7 +178,7 @@ def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: Rl
     feats = (qt.unsqueeze(1) * inputs.text["clip"][torch.from_numpy(cand).clamp(min=0)]).sum(-1)
     features = np.where(cand >= 0, feats.numpy(), 0.0)
     refs = [[captions[c] for c in pos.get(s, [])] for s in train_sp]
-    tables = {"cider": cider_table(cand, captions, refs) / 10.0,
+    tables = {"cider": cider_table(cand, captions, refs) / config.cider_scale,
               "curated": curated_table(cand, train_sp, links),
               "feedback": feedback_table(cand, train_sp, feedback)}
     reward = combine(tables, config.rewards)
@@ -320,19 +298,22 @@ def _run_ppo(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: RlConfi
     masked = env.slate > 1 or bool((env.candidates < 0).any())
     algo = MaskablePPO if masked else PPO
     policy = "MultiInputPolicy"
+    # pi=[]: the action head reads the candidate scores directly (`_identity_head`)
     kwargs = dict(features_extractor_class=SCGATExtractor,
-                  features_extractor_kwargs=dict(encoder=model, inputs=inputs, hidden=hidden),
-                  net_arch=dict(pi=[], vf=[64]), ortho_init=False)
+                  features_extractor_kwargs=dict(encoder=model, inputs=inputs, hidden=hidden,
+                                                 sample_above=config.sample_above,
+                                                 fanout=config.fanout),
+                  net_arch=dict(pi=[], vf=list(config.value_layers)), ortho_init=False)
     agent = algo(policy, env, learning_rate=config.lr, n_steps=config.n_steps,
-                 batch_size=config.batch_size, n_epochs=config.n_epochs, gamma=1.0,
-                 gae_lambda=1.0, ent_coef=0.0, vf_coef=0.1, seed=config.seed, device="cpu",
-                 verbose=0,
+                 batch_size=config.batch_size, n_epochs=config.n_epochs, gamma=config.gamma,
+                 gae_lambda=config.gae_lambda, ent_coef=config.ent_coef,
+                 vf_coef=config.vf_coef, seed=config.seed, device="cpu", verbose=0,
                  policy_kwargs=kwargs)
     _identity_head(agent.policy, int(env.candidates.shape[1]))
 
     class _Progress(BaseCallback):
         def _on_step(self) -> bool:
-            if progress is not None and self.num_timesteps % 32 == 0:
+            if progress is not None and self.num_timesteps % PROGRESS_EVERY == 0:
                 progress(self.num_timesteps, config.steps, "")
             return True
 
@@ -352,7 +333,8 @@ def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: R
     The slate is drawn without replacement (Plackett-Luce on the candidate scores) and
     R is its DCG, the same return as the env's episode; steps count picks, as PPO's do.
     """
-    extractor = SCGATExtractor(env.observation_space, model, inputs, hidden)
+    extractor = SCGATExtractor(env.observation_space, model, inputs, hidden,
+                               config.sample_above, config.fanout)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     g = np.random.default_rng(config.seed)
     baseline, batch, done = 0.0, config.batch_size, 0
@@ -384,7 +366,8 @@ def _run_reinforce(model: SCGAT, inputs: GraphInputs, env: SarPickEnv, config: R
         opt.zero_grad()
         loss.backward()
         opt.step()
-        baseline = 0.9 * baseline + 0.1 * float(reward.mean())
+        decay = config.baseline_decay
+        baseline = decay * baseline + (1.0 - decay) * float(reward.mean())
         before, done = done, done + picks
         if done // config.n_steps > before // config.n_steps and done < config.steps:
             checkpoint(done)

@@ -1,15 +1,14 @@
 """`SarRetriever`: selling-point text in, ranked clips with scores and explanations out.
 
-At load the encoder runs once over the whole graph; clip vectors
-`[e_clip, x_clip, k_clip, context_clip]` go into a FAISS index, so that one inner
-product with the query vector `[scale * e_q, beta * x_q, gamma * x_q, weighted
-context_q]` is exactly `SCGAT.score`.
+At load the encoder runs once over the whole graph (`SCGAT.encode_graph`); its
+`SCGAT.clip_vectors` go into a FAISS index, so that one inner product with a query's
+`SCGAT.query_vectors` is exactly `SCGAT.score`.
 A loaded model's index is saved beside it (`index.faiss` + `index.json`, tagged
 with the graph version and the weights' digest) and reused while both match; when
 the graph changes it is rebuilt and saved again. A known
 selling point's text uses its precomputed vector; new text is embedded with
 MiniLM and attached to its product, category and nearest selling points
-(`SCGAT.attach`), which also yields the attention weights that explain it.
+(`SCGAT.encode_queries`), which also yields the attention weights that explain it.
 
 It is also the generation front end's reference source: `references()` returns
 `kdcvg.retrieval.scenes.Reference`s.
@@ -19,27 +18,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from kdcvg.errors import RetrievalError
 from kdcvg.graph.schema import MAX_TEXT_CHARS
-from kdcvg.retrieval.encoder import QueryWeights
-from kdcvg.retrieval.features import (
-    GraphInputs,
-    attach_edges,
-    build_inputs,
-    drop_links,
-    linked_mask,
-    linked_text,
-)
+from kdcvg.retrieval.encoder import GraphContext, Queries, QueryWeights
+from kdcvg.retrieval.features import GraphInputs, attach_edges, build_inputs, query_edges
 from kdcvg.retrieval.index import INDEX_META, ClipIndex
-from kdcvg.retrieval.model import SarModel, sar_dir
-from kdcvg.retrieval.train import query_inputs
+from kdcvg.retrieval.model import SarModel, model_dir, sar_dir
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 EXPLAIN_TOP = 3
+KNOWN_CHUNK = 4096  # known selling points encoded per batch at load
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ class GraphTexts:
     selling_points: dict[str, dict[str, Any]]
 
     @classmethod
-    def from_store(cls, store: Any) -> GraphTexts:
+    def from_store(cls, store: GraphReader) -> GraphTexts:
         return cls({r["clip"]: r for r in store.query("sar_clip_texts")},
                    {r["selling_point"]: r for r in store.query("sar_selling_point_texts")})
 
@@ -134,33 +129,25 @@ class SarRetriever:
         enc = model.encoder.eval()
         n_sp = self.inputs.x["selling_point"].shape[0]
         with torch.no_grad():
-            edges = drop_links(self.inputs, torch.zeros(n_sp, dtype=torch.bool))
-            self.states = enc.node_states(self.inputs.x, edges)
-            clip = enc.embed(self.states)["clip"]
-            self._beta = float(enc.beta)
-            self._linked = linked_mask(self.inputs, edges)
-            vectors = torch.cat([clip, self.inputs.text["clip"], linked_text(self.inputs, edges),
-                                 self.inputs.clip_context], dim=1).numpy()
+            self.context = enc.encode_graph(GraphContext.of(self.inputs))
+            vectors = enc.clip_vectors(self.context).numpy()
             self.index, self.index_source = self._index_for(vectors, index_dir)
-            self._clip_explain = self._explain_clips(edges)
+            self._clip_explain = self._explain_clips()
+            # known selling points: encoded and explained once, here
+            text = self.inputs.text["selling_point"]
             rows = torch.arange(n_sp)
-            # known selling points: query vectors and explanations computed once, here
-            known, weights = [], []
+            embs: list[torch.Tensor] = []
+            weights: list[QueryWeights] = []
             self._known_explain: list[list[tuple[str, int, float]]] = [[] for _ in range(n_sp)]
-            for b in range(0, n_sp, 4096):
-                r = rows[b:b + 4096]
-                qx, qe = query_inputs(self.inputs, r, torch.ones(r.numel(), dtype=torch.bool))
-                q, att = enc.attach(self.states, qx, qe, return_attention=True)
-                known.append(q)
-                weights.append(enc.query_weights(
-                    self.inputs, self.inputs.text["selling_point"][r], qe, self._linked))
-                _collect(att, self._known_explain, offset=b)
-            self._known = (torch.cat(known) if known else torch.zeros((0, clip.shape[1])))
-            self._known_weights = QueryWeights(
-                torch.cat([w.attention for w in weights]) if weights else torch.zeros(0),
-                torch.cat([w.knowledge for w in weights]) if weights else torch.zeros(0),
-                torch.cat([w.context for w in weights]) if weights
-                else torch.zeros((0, self.inputs.clip_context.shape[1])))
+            for b in range(0, n_sp, KNOWN_CHUNK):
+                r = rows[b:b + KNOWN_CHUNK]
+                edges = query_edges(self.inputs, r, torch.ones(r.numel(), dtype=torch.bool))
+                part = enc.encode_queries(self.context, text[r], edges, return_attention=True)
+                _collect(part.attention, self._known_explain, offset=b)
+                embs.append(part.emb)
+                weights.append(part.weights)
+            self._known = (Queries(torch.cat(embs), text, QueryWeights.cat(weights))
+                           if embs else None)
             self._known_explain = [_top(e) for e in self._known_explain]
         self._sp_row = self.inputs.index_of("selling_point")
         self._product_row = self.inputs.index_of("product")
@@ -191,7 +178,7 @@ class SarRetriever:
         return index, "rebuilt" if stale else "built"
 
     @classmethod
-    def load(cls, store: Any, home: Path, stage: str = "model",
+    def load(cls, store: GraphReader, home: Path, stage: str = "model",
              embedder: Any = None) -> SarRetriever:
         """The saved model under `<home>/sar/<stage>` on the store's current graph.
 
@@ -201,7 +188,7 @@ class SarRetriever:
         from kdcvg.graph.export import export_graph
         from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
 
-        folder = sar_dir(home) / stage
+        folder = model_dir(home, stage)
         model = SarModel.from_pretrained(folder)
         data, id_maps = export_graph(store)
         # well-rated pairs count as links at once, before the next `sar train`
@@ -216,9 +203,11 @@ class SarRetriever:
             self._embedder = default_embedder()
         return self._embedder
 
-    def _explain_clips(self, edges: dict) -> list[list[tuple[str, int, float]]]:
+    def _explain_clips(self) -> list[list[tuple[str, int, float]]]:
         out: list[list[tuple[str, int, float]]] = [[] for _ in self.inputs.keys["clip"]]
-        att = self.model.encoder.neighbour_attention(self.states, edges, "clip")
+        assert self.context.states is not None  # encode_graph sets them
+        att = self.model.encoder.neighbour_attention(self.context.states, self.context.edges,
+                                                     "clip")
         for et, (ei, w) in att.items():
             for s, d, a in zip(ei[0].tolist(), ei[1].tolist(), w.tolist(), strict=True):
                 out[d].append((et[0], s, a))
@@ -234,7 +223,7 @@ class SarRetriever:
     def query_vectors(self, texts: list[str], products: list[str | None],
                       categories: list[str | None] | None = None
                       ) -> tuple[np.ndarray, list[list[Neighbour]], list[str | None]]:
-        """Query vectors (Q, out + 768) for the index, their explanations and known ids.
+        """`SCGAT.query_vectors` (Q, D) for the index, their explanations and known ids.
 
         Raises:
             RetrievalError: bad text, unknown product or category.
@@ -257,42 +246,33 @@ class SarRetriever:
         known = [self._by_text.get(t.lower()) for t in clean]
         known = [k if k is not None and (p < 0 or self.inputs.sp_product[self._sp_row[k]] == p)
                  else None for k, p in zip(known, prod, strict=True)]
-        # a known selling point uses its precomputed vector; only new text is embedded
-        x = torch.zeros((len(clean), self.inputs.text["selling_point"].shape[1]))
-        q = torch.zeros((len(clean), self._known.shape[1]))
-        w = QueryWeights(torch.zeros(len(clean)), torch.zeros(len(clean)),
-                         torch.zeros((len(clean), self.inputs.clip_context.shape[1])))
+        # a known selling point uses its precomputed encoding; only new text is embedded
+        enc = self.model.encoder
+        vec = torch.zeros((len(clean), self.index.dim))
         explain: list[list[tuple[str, int, float]]] = [[] for _ in clean]
+        old = [i for i, key in enumerate(known) if key is not None]
         new = [i for i, key in enumerate(known) if key is None]
-        for i, key in enumerate(known):
-            if key is not None:
-                row = self._sp_row[key]
-                x[i] = self.inputs.text["selling_point"][row]
-                q[i] = self._known[row]
-                w.attention[i] = self._known_weights.attention[row]
-                w.knowledge[i] = self._known_weights.knowledge[row]
-                w.context[i] = self._known_weights.context[row]
-                explain[i] = self._known_explain[row]
-        if new:
-            xn = torch.from_numpy(self.embedder.embed([clean[i] for i in new]))
-            _, nn_rows = self.inputs.sp_index.search(xn.numpy(), self.model.config.encoder.knn)
-            edges = attach_edges(torch.tensor([prod[i] for i in new]),
-                                 torch.tensor([cat[i] for i in new]), torch.from_numpy(nn_rows))
-            with torch.no_grad():
-                qn, att = self.model.encoder.attach(self.states, xn, edges,
-                                                    return_attention=True)
-                wn = self.model.encoder.query_weights(self.inputs, xn, edges, self._linked)
-            w.attention[new], w.knowledge[new], w.context[new] = \
-                wn.attention, wn.knowledge, wn.context
-            x[new], q[new] = xn, qn
-            found: list[list[tuple[str, int, float]]] = [[] for _ in new]
-            _collect(att, found)
-            for i, e in zip(new, found, strict=True):
-                explain[i] = _top(e)
+        with torch.no_grad():
+            if old:
+                assert self._known is not None  # a known text means selling points exist
+                rows = [self._sp_row[str(known[i])] for i in old]
+                vec[old] = enc.query_vectors(self._known.take(torch.tensor(rows)))
+                for i, row in zip(old, rows, strict=True):
+                    explain[i] = self._known_explain[row]
+            if new:
+                xn = torch.from_numpy(self.embedder.embed([clean[i] for i in new]))
+                _, nn_rows = self.inputs.sp_index.search(xn.numpy(), self.model.config.encoder.knn)
+                edges = attach_edges(torch.tensor([prod[i] for i in new]),
+                                     torch.tensor([cat[i] for i in new]),
+                                     torch.from_numpy(nn_rows))
+                queries = enc.encode_queries(self.context, xn, edges, return_attention=True)
+                vec[new] = enc.query_vectors(queries)
+                found: list[list[tuple[str, int, float]]] = [[] for _ in new]
+                _collect(queries.attention, found)
+                for i, e in zip(new, found, strict=True):
+                    explain[i] = _top(e)
         neighbours = [[self._neighbour(nt, r, a) for nt, r, a in e] for e in explain]
-        vec = torch.cat([w.attention.view(-1, 1) * q, self._beta * x,
-                         w.knowledge.view(-1, 1) * x, w.context], dim=1).numpy()
-        return vec, neighbours, known
+        return vec.numpy(), neighbours, known
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(vectors, k)

@@ -133,4 +133,5 @@ class NeighbourSampler:
 def subgraph_states(model: torch.nn.Module, x: dict[str, Tensor], sub: Subgraph) -> States:
     """`model.node_states` on a subgraph (node types absent from it get zero rows)."""
     x_sub = {nt: v[sub.nodes[nt]] if nt in sub.nodes else v[:0] for nt, v in x.items()}
-    return model.node_states(x_sub, sub.edges)  # type: ignore[operator]
+    states: States = model.node_states(x_sub, sub.edges)  # type: ignore[operator]
+    return states

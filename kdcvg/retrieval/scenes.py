@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Scene:
     palette: tuple[tuple[int, int, int], ...] = ()
 
 
-def with_distortions(store: Any, references: Sequence[Reference]) -> tuple[Reference, ...]:
+def with_distortions(store: GraphReader, references: Sequence[Reference]) -> tuple[Reference, ...]:
     """The references with `distortions` filled from their motion patterns in the graph.
 
     One `mkr_distortions` query for all of them. A reference's distortions follow its

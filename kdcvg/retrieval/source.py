@@ -7,10 +7,13 @@ protocol: nothing here imports generation); generation registers it by name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.errors import GenerationError, RetrievalError
 from kdcvg.retrieval.scenes import ProductInfo, Scene, with_distortions
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 
 class SarReferences:
@@ -27,7 +30,7 @@ class SarReferences:
 
     name = "sar"
 
-    def __init__(self, store: Any, home: Path | None = None, retriever: Any = None) -> None:
+    def __init__(self, store: GraphReader, home: Path | None = None, retriever: Any = None) -> None:
         from kdcvg.retrieval.retrieve import SarRetriever
 
         self.store = store
@@ -40,7 +43,9 @@ class SarReferences:
         self.retriever = retriever
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.name, "model": str(self.home / "sar" / "model"),
+        from kdcvg.retrieval.model import model_dir
+
+        return {"source": self.name, "model": str(model_dir(self.home, "model")),
                 "graph_version": self.retriever.graph_version}
 
     def scene(self, product: ProductInfo, selling_point: str, k: int) -> Scene:

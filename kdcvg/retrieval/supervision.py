@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdcvg.errors import RetrievalError
+from kdcvg.graph.store import GraphReader
 
 NEAR_ZERO_RECALL = 0.05  # validation recall below which a model is said to retrieve nothing
 RECALL_PREFIX = "val_recall@"
@@ -32,7 +33,7 @@ class Supervision:
                 f"EXPRESSES links on {self.linked_points} selling points")
 
 
-def count_supervision(store: Any) -> Supervision:
+def count_supervision(store: GraphReader) -> Supervision:
     """Clips, stills and curated links in the store (one named query)."""
     rows = store.query("sar_supervision_counts")
     r = rows[0] if rows else {}

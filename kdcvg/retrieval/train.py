@@ -28,18 +28,9 @@ from torch import Tensor
 
 from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import TrainConfig
-from kdcvg.retrieval.encoder import SCGAT
-from kdcvg.retrieval.features import (
-    EXPRESSES,
-    REV_EXPRESSES,
-    GraphInputs,
-    attach_edges,
-    drop_links,
-    linked_mask,
-    linked_text,
-)
-from kdcvg.retrieval.sampling import NeighbourSampler, subgraph_states
-from kdcvg.types import EdgeType
+from kdcvg.retrieval.encoder import SCGAT, GraphContext
+from kdcvg.retrieval.features import GraphInputs, drop_links, query_edges
+from kdcvg.retrieval.sampling import NeighbourSampler
 
 StageProgress = Callable[[int, int, str], None]  # (done, total, summary line)
 MIN_LINKED = 2
@@ -85,27 +76,6 @@ def split_selling_points(inputs: GraphInputs, val_fraction: float, seed: int
     order = [linked[i] for i in torch.randperm(len(linked), generator=g).tolist()]
     n_val = max(1, round(len(order) * val_fraction))
     return sorted(order[n_val:]), sorted(order[:n_val])
-
-
-def query_inputs(inputs: GraphInputs, sps: Tensor, keep_self: Tensor,
-                 with_product: Tensor | None = None) -> tuple[Tensor, dict]:
-    """Query-node features and attach edges that copy known selling points.
-
-    Args:
-        sps: (Q,) selling-point rows.
-        keep_self: (Q,) bool; True attaches the copy to its original as nearest neighbour.
-        with_product: (Q,) bool; False attaches no product and category, as for a query
-            that names none (default: all True).
-    """
-    knn = inputs.sp_knn[sps]
-    self_col = torch.where(keep_self, sps, torch.full_like(sps, -1)).view(-1, 1)
-    knn = torch.cat([self_col, knn[:, : max(knn.shape[1] - 1, 0)]], dim=1)
-    product, category = inputs.sp_product[sps], inputs.sp_category[sps]
-    if with_product is not None:
-        product = torch.where(with_product, product, torch.full_like(product, -1))
-        category = torch.where(with_product, category, torch.full_like(category, -1))
-    edges = attach_edges(product, category, knn)
-    return inputs.x["selling_point"][sps], edges
 
 
 def paraphrase(text: Tensor, min_cos: float, pool: Tensor, g: torch.Generator) -> Tensor:
@@ -161,19 +131,14 @@ def score_queries(model: SCGAT, inputs: GraphInputs, sps: list[int], hide: Tenso
     With `min_cos` < 1 the queries are `paraphrase`s of the selling points, the same
     ones for the same seed.
     """
-    edges = drop_links(inputs, hide)
-    states = model.node_states(inputs.x, edges)
-    clip = model.embed(states)["clip"]
+    ctx = model.encode_graph(GraphContext.of(inputs, hide))
     rows = torch.tensor(sps, dtype=torch.long)
     n = len(sps)
-    _, qe = query_inputs(inputs, rows, torch.full((n,), keep_self),
-                         torch.full((n,), with_product))
+    qe = query_edges(inputs, rows, torch.full((n,), keep_self), torch.full((n,), with_product))
     qt = paraphrase(inputs.text["selling_point"][rows], min_cos,
                     inputs.text["selling_point"], torch.Generator().manual_seed(seed))
-    q, _ = model.attach(states, qt, qe)
-    weights = model.query_weights(inputs, qt, qe, linked_mask(inputs, edges))
-    return model.score(q, clip, qt, inputs.text["clip"], linked_text(inputs, edges),
-                       inputs.clip_context, weights)
+    queries = model.encode_queries(ctx, qt, qe)
+    return model.score(model.query_vectors(queries), model.clip_vectors(ctx))
 
 
 def regimes(n: int, config: TrainConfig, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
@@ -214,37 +179,6 @@ def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]]
 
 def _num_nodes(inputs: GraphInputs) -> dict[str, int]:
     return {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
-
-
-def sampled_states(model: SCGAT, inputs: GraphInputs, sampler: NeighbourSampler, hide: Tensor,
-                   cand: Tensor, attach: dict[EdgeType, Tensor],
-                   generator: torch.Generator | None) -> tuple[list[dict[str, Tensor]], Tensor,
-                                                                dict[EdgeType, Tensor]]:
-    """Encoder states on the sampled neighbourhood of a batch.
-
-    Args:
-        hide: (N_sp,) bool, selling points whose EXPRESSES links are dropped.
-        cand: (C,) candidate clip rows.
-        attach: query attach edges with global source rows.
-
-    Returns:
-        subgraph states, (C, out) candidate embeddings, attach edges with local source rows.
-    """
-    seeds: dict[str, list[Tensor]] = {"clip": [cand]}
-    for et, ei in attach.items():
-        seeds.setdefault(et[0], []).append(ei[0])
-    sub = sampler.sample({nt: torch.cat(v) for nt, v in seeds.items()}, generator)
-    sp_rows = sub.nodes.get("selling_point", torch.zeros(0, dtype=torch.long))
-    for et in (EXPRESSES, REV_EXPRESSES):
-        ei = sub.edges[et]
-        sp_local = ei[1] if et == EXPRESSES else ei[0]
-        sub.edges[et] = ei[:, ~hide[sp_rows[sp_local]]] if ei.numel() else ei
-    states = subgraph_states(model, inputs.x, sub)
-    n = _num_nodes(inputs)
-    clip = model.embed(states)["clip"][sub.local("clip", cand, n["clip"])]
-    local = {et: torch.stack([sub.local(et[0], ei[0], n[et[0]]), ei[1]])
-             for et, ei in attach.items()}
-    return states, clip, local
 
 
 def _optimizer(model: SCGAT, config: TrainConfig, attention: bool) -> torch.optim.Optimizer:
@@ -310,26 +244,20 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             keep, in_graph, named = regimes(len(batch), config, g)
             hide = val_hidden.clone()
             hide[rows[~keep]] = True
-            edges = drop_links(inputs, hide)
+            links = GraphContext.of(inputs, hide)
             cand = _candidates(inputs, batch, pos, config.hard_negatives, g)
-            _, qe = query_inputs(inputs, rows, in_graph, named)
-            qt = qx = paraphrase(inputs.text["selling_point"][rows], config.paraphrase,
-                                inputs.text["selling_point"], g)
-            weights = model.query_weights(inputs, qt, qe, linked_mask(inputs, edges))
+            qe = query_edges(inputs, rows, in_graph, named)
+            qt = paraphrase(inputs.text["selling_point"][rows], config.paraphrase,
+                            inputs.text["selling_point"], g)
             if not phase_end and not float(model.gat_gate):
-                # probe phase: the attention term weighs 0 and is frozen, skip it
-                q = torch.zeros((len(batch), model.config.out))
-                clip = torch.zeros((len(cand), model.config.out))
+                ctx = links  # probe phase: the attention term weighs 0 and is frozen, skip it
             elif sampler is None:
-                states = model.node_states(inputs.x, edges)
-                clip = model.embed(states)["clip"][cand]
-                q, _ = model.attach(states, qx, qe)
+                ctx = model.encode_graph(links)
             else:
-                states, clip, qe = sampled_states(model, inputs, sampler, hide, cand, qe, g)
-                q, _ = model.attach(states, qx, qe)
-            logits = model.score(q, clip, qt, inputs.text["clip"][cand],
-                                 linked_text(inputs, edges)[cand], inputs.clip_context[cand],
-                                 weights)  # (B, C)
+                ctx = model.encode_subgraph(links, sampler, cand, qe, g)
+            queries = model.encode_queries(ctx, qt, qe)
+            logits = model.score(model.query_vectors(queries),
+                                 model.clip_vectors(ctx, cand))  # (B, C)
             is_pos = torch.zeros_like(logits, dtype=torch.bool)
             for i, s in enumerate(batch):
                 is_pos[i] = torch.isin(cand, torch.tensor(pos[s]))

@@ -145,6 +145,44 @@ def test_output_folder_that_cannot_be_made(store, tmp_path: Path) -> None:  # ty
         run_batch(store, jobs, blocker / "out")
 
 
+def test_a_full_disk_fails_the_job_in_one_line_and_stops_the_batch(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.small_disk import small_disk
+
+    build_ackb(store, tmp_path)
+    jobs = _jsonl(tmp_path / "jobs.jsonl", [
+        {"id": i, "product": PRODUCT, "selling_point": SP_POUR, "size": TINY} for i in "abc"])
+    with small_disk(tmp_path / "disk", "64k") as disk:  # room for the manifest, not for an ad
+        out = disk / "out"
+        summary = run_batch(store, jobs, out)
+        states = {j["id"]: (j["state"], j["detail"]) for j in summary.jobs}
+        assert states["a"][0] == "failed"
+        assert states["a"][1] == (f"job a (row 1): cannot write {out / 'a.mp4'}: No space left on "
+                                  "device; free space there (or choose another --out) and run again")
+        assert summary.stopped == "the disk is full (job a)"
+        assert states["b"] == states["c"] == ("not run", "the batch stopped: the disk is full (job a)")
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]  # no half-written file
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert {k: v["state"] for k, v in manifest["jobs"].items()} == {
+            "a": "failed", "b": "pending", "c": "pending"}
+        assert "No space left on device" in manifest["jobs"]["a"]["error"]
+
+
+def test_a_disk_too_full_for_the_manifest_runs_nothing(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.small_disk import fill, small_disk
+
+    jobs = _jsonl(tmp_path / "jobs.jsonl", [
+        {"id": i, "product": PRODUCT, "selling_point": SP_POUR, "size": TINY} for i in "ab"])
+    with small_disk(tmp_path / "disk", "32k") as disk:
+        (disk / "out").mkdir()
+        fill(disk)
+        summary = run_batch(store, jobs, disk / "out")
+        assert summary.stopped is not None
+        assert summary.stopped.startswith(f"the manifest cannot be saved (cannot write "
+                                          f"{disk / 'out' / 'manifest.json'}: No space left")
+        assert [j["state"] for j in summary.jobs] == ["not run", "not run"]
+        assert list((disk / "out").iterdir()) == []
+
+
 def _cli_env(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
     user, password = store.server.auth
     return {**os.environ, "NEO4J_USER": user, "NEO4J_PASSWORD": password,

@@ -77,3 +77,29 @@ def test_failure_mid_render_keeps_an_earlier_ad_and_no_partials(tmp_path: Path,
 def test_package_versions_name_the_stack() -> None:
     versions = outputs.package_versions()
     assert versions["av"] and versions["numpy"] and versions["python"].startswith("3.11")
+
+
+def test_sidecar_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    from tests.small_disk import fill, small_disk
+
+    with small_disk(tmp_path / "disk", "32k") as disk:
+        fill(disk)
+        sidecar = disk / "ad.json"
+        with pytest.raises(outputs.NoSpaceError) as e:
+            outputs.write_sidecar(sidecar, {"schema": outputs.SIDECAR_SCHEMA, "x": "y" * 10_000})
+        assert str(e.value) == (f"cannot write {sidecar}: No space left on device; free space "
+                                "there (or choose another --out) and run again")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_render_on_a_full_disk_leaves_no_part_of_the_ad(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kdcvg.generation import pipeline
+    from tests.small_disk import fill, small_disk
+
+    monkeypatch.setattr(pipeline, "get_generator", lambda name: SquareGenerator())
+    prepared = PreparedJob(AdJob("p", ("s",)), ProductInfo("p", "P"), ())
+    with small_disk(tmp_path / "disk", "32k") as disk:
+        fill(disk)
+        with pytest.raises(outputs.NoSpaceError, match=r"^cannot write .*ad\.mp4: No space left"):
+            render_job(prepared, disk / "ad.mp4", size=(180, 320))
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]

@@ -104,3 +104,41 @@ def test_report_flags_broken_media_in_chromium(ads: Path, tmp_path: Path) -> Non
     (broken / "ad-9x16.mp4").write_bytes(b"not a video")
     path, _ = write_report(broken)
     assert _media_state(chromium, path) == "broken 1/2"
+
+
+def _poisoned(value: object) -> object:
+    """Every string of a sidecar replaced by script, numbers left as they are."""
+    evil = "<script>alert('x')</script>\"'><img src=x onerror=alert(1)>"
+    if isinstance(value, str):
+        return evil
+    if isinstance(value, dict):
+        return {k: _poisoned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_poisoned(v) for v in value]
+    return value
+
+
+def test_sidecar_values_cannot_inject_script(ads: Path, tmp_path: Path) -> None:
+    import json
+
+    folder = tmp_path / "ads"
+    shutil.copytree(ads, folder)
+    record = json.loads((folder / "ad-9x16.json").read_text())
+    poisoned = _poisoned(record)
+    poisoned["schema"] = record["schema"]  # still an ad sidecar, so the report reads it
+    poisoned["video"] = "javascript:alert(1).mp4"  # file names cannot hold '/'
+    poisoned["poster"] = "\"><img src=x onerror=alert(1)>.jpg"
+    poisoned["output"]["size"] = ["<script>alert(1)</script>", "<script>"]  # the reported hole
+    poisoned["scenes"][0]["references"][0]["score"] = "<script>alert(2)</script>"
+    (folder / "ad-9x16.json").write_text(json.dumps(poisoned))
+    broken = {"schema": record["schema"], "video": "<script>/x.mp4", "job": "<script>"}
+    (folder / "ad-broken.json").write_text(json.dumps(broken))
+    path, count = write_report(folder)
+    page = path.read_text()
+    assert count == 3
+    assert page.lower().count("<script") == 1  # the page's own, and nothing from a sidecar
+    assert "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;x&lt;script&gt;" in page  # the size, as text
+    assert 'src="javascript%3Aalert%281%29.mp4"' in page  # a file name, never a scheme
+    assert "data:image/jpeg;base64," in page  # kdcvg's own thumbnails still shown
+    assert "ad-broken.json</h2><p class=\"muted\">not shown: the sidecar is malformed" in page

@@ -1,7 +1,8 @@
-"""Test graphs in the exporter's `HeteroData` format, built from the demo catalogue.
+"""Test graphs in the exporter's `HeteroData` format, and small random SC-GATs.
 
-Texts are embedded with the real MiniLM; clip motion descriptors are one-hot codes
-of the ground-truth pattern (seeded noise added), so the inputs look like an export.
+The demo catalogue's texts are embedded with the real MiniLM; clip motion descriptors
+are one-hot codes of the ground-truth pattern (seeded noise added), so the inputs look
+like an export. `random_heterodata` is a random graph of the same format.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from torch_geometric.data import HeteroData
 from kdcvg.demo import catalog as cat
 from kdcvg.graph.motion_patterns import MOTION_PATTERNS
 from kdcvg.graph.schema import RELATIONSHIPS
+from kdcvg.retrieval.config import EncoderConfig
+from kdcvg.retrieval.encoder import SCGAT, SCORE_INIT
+from kdcvg.retrieval.features import message_edge_types
 
 MOTION_DIM = 16
 
@@ -72,3 +76,63 @@ def demo_heterodata(embedder: object, curated: bool = True, seed: int = 0
     data.graph_version = f"test-{len(links)}"
     data.validate()
     return data, ids
+
+
+def random_heterodata(seed: int, selling_point_x: torch.Tensor | None = None
+                      ) -> tuple[HeteroData, dict[str, list[str]]]:
+    """A random graph in the exporter's format: random unit features and random links.
+
+    Args:
+        selling_point_x: (S, 384) selling-point features (default: S = 24 random rows),
+            e.g. MiniLM embeddings, so that real text lands near them.
+    """
+    g = torch.Generator().manual_seed(seed)
+    n = {"product": 6, "category": 3, "selling_point": 24, "clip": 40, "motion_pattern": 5}
+    if selling_point_x is not None:
+        n["selling_point"] = int(selling_point_x.shape[0])
+    ids = {nt: [f"{nt}-{i}" for i in range(k)] for nt, k in n.items()}
+    data = HeteroData()
+    for nt, k in n.items():
+        data[nt].x = torch.nn.functional.normalize(torch.randn(k, 384, generator=g), dim=1)
+    if selling_point_x is not None:
+        data["selling_point"].x = selling_point_x.float()
+    data["clip"].motion = torch.randn(n["clip"], MOTION_DIM, generator=g)
+    data["clip"].has_motion = torch.rand(n["clip"], generator=g) > 0.2
+
+    def pairs(src: str, dst: str, count: int) -> torch.Tensor:
+        ei = torch.stack([torch.randint(0, n[src], (count,), generator=g),
+                          torch.randint(0, n[dst], (count,), generator=g)])
+        return torch.unique(ei, dim=1)
+
+    def one_each(src: str, dst: str) -> torch.Tensor:  # every src row to one dst row
+        return torch.stack([torch.arange(n[src]), torch.randint(0, n[dst], (n[src],),
+                                                                generator=g)])
+
+    edges = {"IN_CATEGORY": one_each("product", "category"),
+             "HAS_SELLING_POINT": one_each("selling_point", "product").flip(0),
+             "SHOWS": one_each("clip", "product"),
+             "EXPRESSES": pairs("clip", "selling_point", 3 * n["selling_point"]),
+             "HAS_MOTION": pairs("clip", "motion_pattern", n["clip"]),
+             "SUGGESTS": pairs("selling_point", "motion_pattern", n["selling_point"])}
+    for rel, ei in edges.items():
+        data[RELATIONSHIPS[rel].pyg].edge_index = ei
+    links = edges["EXPRESSES"].shape[1]
+    data[RELATIONSHIPS["EXPRESSES"].pyg].edge_attr = torch.stack(
+        [torch.rand(links, generator=g), (torch.rand(links, generator=g) > 0.3).float()], dim=1)
+    data[RELATIONSHIPS["HAS_MOTION"].pyg].edge_attr = torch.rand(
+        edges["HAS_MOTION"].shape[1], 1, generator=g)
+    data.graph_version = f"random-{seed}"
+    data.validate()
+    return data, ids
+
+
+def random_encoder(in_channels: dict[str, int], seed: int) -> SCGAT:
+    """A small SC-GAT with random weights, every term of its score switched on."""
+    torch.manual_seed(seed)
+    model = SCGAT(in_channels, message_edge_types(),
+                  EncoderConfig(hidden=32, out=16, heads=2, dropout=0.0)).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name in ("gat_gate", *SCORE_INIT):
+            getattr(model, name).fill_(0.5 + 2.5 * float(torch.rand(1, generator=g)))
+    return model

@@ -1,10 +1,11 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from kdcvg.retrieval.config import EncoderConfig
-from kdcvg.retrieval.encoder import SCGAT, QueryWeights
-from kdcvg.retrieval.features import attach_edges, linked_mask, message_edge_types
-from kdcvg.retrieval.train import query_inputs
+from kdcvg.retrieval.encoder import SCGAT, GraphContext, Queries, QueryWeights
+from kdcvg.retrieval.features import attach_edges, linked_mask, message_edge_types, query_edges
 
 
 @pytest.mark.parametrize("conv", ["transformer", "gatv2"])
@@ -26,7 +27,8 @@ def test_attach_reads_the_graph_and_explains_with_attention(demo_inputs):
     with torch.no_grad():
         states = model.node_states(demo_inputs.x, demo_inputs.edge_index)
         rows = torch.tensor([0, 1])
-        qx, qe = query_inputs(demo_inputs, rows, torch.tensor([True, False]))
+        qx = demo_inputs.x["selling_point"][rows]
+        qe = query_edges(demo_inputs, rows, torch.tensor([True, False]))
         q, att = model.attach(states, qx, qe, return_attention=True)
         again, _ = model.attach(states, qx, qe)
     assert q.shape == (2, 16) and torch.allclose(q, again)
@@ -58,8 +60,12 @@ def test_score_adds_each_term_at_its_query_weight(demo_inputs):
         demo_inputs.text["clip"][3:6]
     q_ctx, c_ctx = torch.randn(2, 768), demo_inputs.clip_context[:3]
     weights = QueryWeights(torch.tensor([2.0, 0.0]), torch.tensor([0.0, 3.0]), q_ctx)
+    # clips 0-2 with embeddings c_emb and, as their linked text, clips 3-5's captions
+    ctx = replace(GraphContext.of(demo_inputs), clip_emb=c_emb,
+                  know=demo_inputs.text["clip"].roll(-3, dims=0))
     with torch.no_grad():
-        scores = model.score(q_emb, c_emb, qt, ct, ck, c_ctx, weights)
+        scores = model.score(model.query_vectors(Queries(q_emb, qt, weights)),
+                             model.clip_vectors(ctx, torch.arange(3)))
     expected = (torch.tensor([[2.0], [0.0]]) * q_emb @ c_emb.T + 5.0 * qt @ ct.T
                 + torch.tensor([[0.0], [3.0]]) * qt @ ck.T + q_ctx @ c_ctx.T)
     assert torch.allclose(scores, expected, atol=1e-5)

@@ -93,3 +93,39 @@ def test_feedback_on_a_selling_point_without_clips_makes_it_a_pool(demo_graph):
         reports.append(train_rl(model, inputs, captions, config, val_fraction=0.2, split_seed=0,
                                 feedback=feedback))
     assert reports[1].metrics["pools"] == reports[0].metrics["pools"] + 1
+
+
+@pytest.mark.parametrize("sample_above", [10**9, 0])  # whole graph; sampled neighbourhoods
+def test_extractor_candidate_scores_are_the_score(sample_above):
+    """The policy's candidate scores are `SCGAT.score`, as validation computes it, on a
+    random graph with random weights; a fanout above every in-degree samples exactly."""
+    from graphs import random_encoder, random_heterodata
+
+    from kdcvg.retrieval.env import SarPickEnv
+    from kdcvg.retrieval.features import build_inputs
+    from kdcvg.retrieval.ppo import SCGATExtractor
+    from kdcvg.retrieval.train import validation_scores
+
+    inputs = build_inputs(*random_heterodata(3), knn=5)
+    model = random_encoder(inputs.in_channels, seed=3)
+    n_sp, n_clip = inputs.x["selling_point"].shape[0], inputs.x["clip"].shape[0]
+    g = torch.Generator().manual_seed(3)
+    hidden = torch.rand(n_sp, generator=g) < 0.5
+    pools = list(range(0, n_sp, 3))
+    cand = torch.randint(0, n_clip, (len(pools), 6), generator=g)
+    cand[0, -2:] = -1  # a short pool
+    features = (inputs.text["selling_point"][pools].unsqueeze(1)
+                * inputs.text["clip"][cand.clamp(min=0)]).sum(-1)
+    env = SarPickEnv(pools, cand.numpy(), features.numpy(), np.zeros(cand.shape), n_sp, n_clip)
+    extractor = SCGATExtractor(env.observation_space, model, inputs, hidden,
+                               sample_above=sample_above, fanout=10_000)
+    obs = {"query": torch.tensor(pools, dtype=torch.float32).view(-1, 1),
+           "candidates": cand.float(), "mask": (cand >= 0).float(), "features": features}
+    with torch.no_grad():
+        out = extractor(obs)
+        expected = validation_scores(model, inputs, pools, hidden)  # (S, N_clip)
+    k = cand.shape[1]
+    assert torch.allclose(out[:, :k], expected.gather(1, cand.clamp(min=0)) * (cand >= 0),
+                          atol=1e-4)
+    assert torch.equal(out[:, k:], features)
+    assert float(expected.std()) > 0.1  # scores that tell clips apart

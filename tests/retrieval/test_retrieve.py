@@ -96,3 +96,63 @@ def test_bad_queries_are_clear_errors(retriever, text, product, message):
     with pytest.raises(RetrievalError) as e:
         retriever.retrieve(text, product=product)
     assert str(e.value) == message
+
+
+def test_the_index_inner_product_is_the_score(embedder):
+    """Random graph, random weights: the index ranks by `SCGAT.score`, the function training
+    and validation score with, for known selling points and for new text."""
+    import json
+
+    import torch
+    from conftest import EXAMPLES
+    from graphs import demo_texts, random_encoder, random_heterodata
+
+    from kdcvg.retrieval.config import EncoderConfig, SarConfig
+    from kdcvg.retrieval.encoder import GraphContext
+    from kdcvg.retrieval.features import attach_edges, build_inputs
+    from kdcvg.retrieval.model import SarModel
+    from kdcvg.retrieval.retrieve import GraphTexts
+    from kdcvg.retrieval.train import score_queries
+
+    sp_texts = list(demo_texts()["selling_point"].values())
+    data, ids = random_heterodata(7, torch.from_numpy(embedder.embed(sp_texts)))
+    clips = ids["clip"]
+    encoder = random_encoder(build_inputs(data, ids, knn=5).in_channels, seed=7)
+    texts = GraphTexts({c: {"caption": c, "uri": f"{c}.mp4"} for c in clips},
+                       {k: {"text": t} for k, t in zip(ids["selling_point"], sp_texts,
+                                                       strict=True)})
+    model = SarModel(SarConfig(encoder=EncoderConfig(hidden=32, out=16, heads=2)), encoder,
+                     "random-7")
+    ret = SarRetriever(model, data, ids, texts, embedder)
+    inputs, row = ret.inputs, ret.inputs.index_of("clip")
+
+    def ranked(text: str) -> torch.Tensor:  # the index's scores, in clip row order
+        hits = ret.retrieve(text, k=len(clips)).hits
+        assert len(hits) == len(clips)
+        out = torch.zeros(len(clips))
+        out[[row[h.clip_id] for h in hits]] = torch.tensor([h.score for h in hits])
+        return out
+
+    known = [0, 9, 20]
+    with torch.no_grad():
+        expected = score_queries(encoder, inputs, known,
+                                 torch.zeros(len(sp_texts), dtype=torch.bool), keep_self=True)
+    for i, sp in enumerate(known):
+        assert ret.retrieve(sp_texts[sp]).known_selling_point == ids["selling_point"][sp]
+        assert torch.allclose(ranked(sp_texts[sp]), expected[i], atol=1e-4)
+
+    new = [json.loads(line)["text"] for line in
+           (EXAMPLES / "queries.jsonl").read_text().splitlines()[:4]]
+    x = torch.from_numpy(embedder.embed(new))
+    _, near = inputs.sp_index.search(x.numpy(), model.config.encoder.knn)
+    minus = torch.full((len(new),), -1)
+    with torch.no_grad():
+        ctx = encoder.encode_graph(GraphContext.of(inputs))
+        queries = encoder.encode_queries(ctx, x, attach_edges(minus, minus,
+                                                              torch.from_numpy(near)))
+        expected = encoder.score(encoder.query_vectors(queries), encoder.clip_vectors(ctx))
+    assert float(queries.weights.attention.max()) > 0.1  # the graph terms take part
+    assert float(queries.weights.context.abs().max()) > 0.1
+    for i, text in enumerate(new):
+        assert ret.retrieve(text).known_selling_point is None
+        assert torch.allclose(ranked(text), expected[i], atol=1e-4)

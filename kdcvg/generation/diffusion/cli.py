@@ -46,7 +46,7 @@ def distill(
 
     home = store_config(db, neo4j).home
     with store_from_options(db, neo4j) as store:
-        rows = store.query("mkr_clip_for_distill", clip=clip)  # type: ignore[attr-defined]
+        rows = store.query("mkr_clip_for_distill", clip=clip)
     if not rows:
         raise typer.BadParameter(f"no clip with id {clip!r} in the graph", param_hint="--clip")
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
