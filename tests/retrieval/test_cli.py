@@ -97,8 +97,9 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     assert metrics["sar"]["nDCG@10"] > metrics["dense"]["nDCG@10"]
     names = ["R@1", "R@5", "R@10", "RR", "nDCG@10", "R(rel=2)@10", "RR(rel=2)"]
     assert all(list(m) == names for m in metrics.values())
-    # the strict measures count only the exact (grade-2) clips, so they can only be lower
-    assert all(m["R(rel=2)@10"] <= 1 and m["RR(rel=2)"] <= m["RR"] for m in metrics.values())
+    # the strict measures count only the exact (grade-2) clips: SAR finds most of them
+    assert all(0 <= m[name] <= 1 for m in metrics.values() for name in names)
+    assert metrics["sar"]["R(rel=2)@10"] > 0.5 and metrics["sar"]["RR(rel=2)"] > 0.5
     table = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "queries.jsonl"),
                                 "--qrels", str(EXAMPLES / "qrels.trec"), *cli_env])
     assert table.exit_code == 0, table.output

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from kdcvg.errors import GenerationError
 from kdcvg.generation.base import AdJob, GeneratedVideo, ProgressCallback
 from kdcvg.generation.diffusion.priors import MotionPrior, Priors, StructurePrior
 from kdcvg.retrieval.scenes import ProductInfo, Scene
+
+if TYPE_CHECKING:
+    from kdcvg.generation.diffusion.pipelines import LoadedPipeline
 
 _BOOL = {"on": True, "true": True, "yes": True, "1": True,
          "off": False, "false": False, "no": False, "0": False}
@@ -140,9 +143,9 @@ class DiffusersGenerator:
     name = "diffusers"
 
     def __init__(self) -> None:
-        self._cache: dict[tuple, Any] = {}
+        self._cache: dict[tuple[Any, ...], LoadedPipeline] = {}
 
-    def load(self, opts: MkrOptions) -> Any:
+    def load(self, opts: MkrOptions) -> LoadedPipeline:
         """The pipeline for these options, loaded once per folder and device settings."""
         from kdcvg.generation.diffusion.pipelines import load_pipeline
 
@@ -199,7 +202,7 @@ class DiffusersGenerator:
         return GeneratedVideo(stream(), count, opts.fps, metadata)
 
     @staticmethod
-    def _geometry(loaded: Any, opts: MkrOptions, size: tuple[int, int]) -> tuple[int, int, int]:
+    def _geometry(loaded: LoadedPipeline, opts: MkrOptions, size: tuple[int, int]) -> tuple[int, int, int]:
         family = loaded.family
         multiple = family.size_multiple(loaded.pipe)
         w_ad, h_ad = size
@@ -217,7 +220,7 @@ class DiffusersGenerator:
 
     def render_scene(
         self,
-        loaded: Any,
+        loaded: LoadedPipeline,
         opts: MkrOptions,
         product: ProductInfo,
         scene: Scene,
@@ -281,7 +284,7 @@ class DiffusersGenerator:
                 lora.detach_mr_lora(loaded)
         return video, Priors(prior, structure, motion, timings)
 
-    def _motion_prior(self, loaded: Any, opts: MkrOptions, ref: Any, latents: Any,
+    def _motion_prior(self, loaded: LoadedPipeline, opts: MkrOptions, ref: Any, latents: Any,
                       timings: dict[str, float]) -> MotionPrior | None:
         from kdcvg.generation.diffusion import lora
         from kdcvg.generation.diffusion.service import mr_lora
@@ -303,7 +306,7 @@ class DiffusersGenerator:
                            record.steps, result.reused, _last(record.loss_curve))
 
     @staticmethod
-    def _run(loaded: Any, opts: MkrOptions, cond: Any, uncond: Any, latents: Any, frames: int,
+    def _run(loaded: LoadedPipeline, opts: MkrOptions, cond: Any, uncond: Any, latents: Any, frames: int,
              width: int, height: int, generator: Any, step_done: Any) -> np.ndarray:
         def on_step(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             if step_done is not None:
