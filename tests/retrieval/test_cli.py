@@ -42,9 +42,27 @@ def cli_env(store: Any, graph_server: Any, tmp_path: Any, monkeypatch: Any) -> l
     return ["--neo4j", graph_server.uri]
 
 
+def _add_still(cli_env: list[str], folder: Any) -> None:
+    """A product photo (a still) that curators say expresses sp-edge-knife-2."""
+    from PIL import Image
+
+    from kdcvg.demo.photos import render_photo
+
+    folder.mkdir()
+    Image.fromarray(render_photo("bottle", (120, 80, 40), "Edge", size=(240, 240))).save(
+        folder / "handle.jpg", quality=90)
+    (folder / "handle.jpg.json").write_text(json.dumps(
+        {"id": "still-edge-knife-handle", "product": "edge-knife",
+         "caption": "The knife's balanced wooden handle rests in an open hand.",
+         "selling_points": ["sp-edge-knife-2"]}))
+    out = runner.invoke(app, ["clips", "ingest", str(folder), *cli_env])
+    assert out.exit_code == 0, out.output
+
+
 @pytest.mark.slow
 def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     _load_demo(store, embedder)
+    _add_still(cli_env, tmp_path / "photos")
     out = runner.invoke(app, ["sar", "retrieve", "crunchy chips", *cli_env])
     assert out.exit_code == 1
     assert "no trained SAR model in" in out.output and "run `kdcvg sar train` first" in out.output
@@ -64,6 +82,13 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     assert result["hits"][0]["uri"] == "clips/clip-edge-knife-slice.mp4"
     assert len(result["hits"]) == 3
     assert 0 < result["timing"]["retrieve_ms"] < result["timing"]["wall_ms"]
+
+    # SAR retrieves stills like clips: the photo curated for this selling point comes back
+    out = runner.invoke(app, ["sar", "retrieve", "A balanced handle for comfortable, precise "
+                              "cutting.", "--k", "3", "--json", *cli_env])
+    assert out.exit_code == 0, out.output
+    hits = {h["clip_id"]: h for h in json.loads(out.output)["hits"]}
+    assert hits["still-edge-knife-handle"]["uri"].endswith("handle.jpg")
 
     out = runner.invoke(app, ["sar", "retrieve", "tasty", "--product", "nope", *cli_env])
     assert out.exit_code == 1 and "error: unknown product id 'nope'" in out.output
