@@ -4,7 +4,8 @@ Methods compared in one run: SAR (after the RL stage), SC-GAT before it
 (`sar-supervised`), dense MiniLM cosine between query and caption (`dense`), and
 BM25 (`bm25s`) over each clip's caption plus the texts of its linked selling points
 (`bm25`), and the two fused by reciprocal rank fusion (`hybrid`: the usual strong anchor
-of retrieval, Cormack et al. 2009, with k = `RRF_K`). Measures, named as ir-measures writes them (`MEASURES` says each in a line).
+of retrieval, Cormack et al. 2009, with k = `RRF_K`). Measures, named as ir-measures
+writes them (`MEASURES` says each in a line).
 """
 
 from __future__ import annotations
