@@ -105,7 +105,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def kdcvg(*args: str, timed: bool = False) -> dict[str, float]:
     """Run `kdcvg ARGS` in a subprocess; exit with its stderr if it fails.
 
-    With `timed`, under `/usr/bin/time -v`: wall seconds and peak RSS (MiB) of the command.
+    With `timed`, under `/usr/bin/time -v`: wall seconds, CPU seconds (user + system) and
+    peak RSS (MiB) of the command.
     """
     cmd = [sys.executable, "-m", "kdcvg.cli", *args]
     if timed:
@@ -121,6 +122,9 @@ def kdcvg(*args: str, timed: bool = False) -> dict[str, float]:
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     if rss:
         out["peak_rss_mib"] = int(rss.group(1)) / 1024
+    cpu = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr)
+    if cpu:  # on a shared machine CPU seconds say more than wall time
+        out["cpu_s"] = sum(map(float, cpu))
     print(done.stdout.strip(), flush=True)
     return out
 
@@ -200,8 +204,7 @@ def main() -> None:
                                args.rl, "--ppo-steps", str(args.steps), *extra, timed=True)
             homes[seed] = Path(tmp) / f"seed-{seed}"
             shutil.copytree(db.parent / "sar", homes[seed] / "sar")
-            print(f"seed {seed}: sar train {cost[seed]['wall_s']:.0f} s, peak RSS "
-                  f"{cost[seed].get('peak_rss_mib', float('nan')):.0f} MiB", flush=True)
+            print(f"seed {seed}: sar train {train_cost(cost[seed])}", flush=True)
         values = evaluate_seeds(db, homes, queries, qrels)
     report(values, qrels, seeds, args.folds, cost, paired_p)
 
@@ -243,8 +246,13 @@ def report(values: dict, qrels: dict, seeds: list[int], folds: int, cost: dict,
         print(f"seed {seed}: " + "  ".join(
             f"{m} nDCG@10={np.mean(list(values[seed][m]['nDCG@10'].values())):.4f}"
             for m in METHODS)
-            + f"  | sar train {cost[seed]['wall_s']:.0f} s, peak RSS "
-            f"{cost[seed].get('peak_rss_mib', float('nan')):.0f} MiB")
+            + f"  | sar train {train_cost(cost[seed])}")
+
+
+def train_cost(cost: dict[str, float]) -> str:
+    nan = float("nan")
+    return (f"{cost['wall_s']:.0f} s wall, {cost.get('cpu_s', nan):.0f} s CPU, peak RSS "
+            f"{cost.get('peak_rss_mib', nan):.0f} MiB")
 
 
 if __name__ == "__main__":
