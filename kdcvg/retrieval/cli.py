@@ -146,8 +146,8 @@ def eval_(
                                         help="TREC qrels: query_id 0 clip_id relevance.")],
     db: DbOption = None,
     neo4j: Neo4jOption = None,
-    baselines: Annotated[bool, typer.Option(help="Also run SC-GAT before RL, dense and BM25."
-                                            )] = False,
+    baselines: Annotated[bool, typer.Option(help="Also run SC-GAT before RL, dense, BM25 "
+                                            "and hybrid (their reciprocal rank fusion).")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Ranking measures (ir-measures notation) for SAR and, with --baselines, the rest.

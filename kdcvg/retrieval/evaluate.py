@@ -3,7 +3,9 @@
 Methods compared in one run: SAR (after the RL stage), SC-GAT before it
 (`sar-supervised`), dense MiniLM cosine between query and caption (`dense`), and
 BM25 (`bm25s`) over each clip's caption plus the texts of its linked selling points
-(`bm25`). Measures, named as ir-measures writes them (`MEASURES` says each in a line).
+(`bm25`), and the two fused by reciprocal rank fusion (`hybrid`: the usual strong anchor
+of retrieval, Cormack et al. 2009, with k = `RRF_K`). Measures, named as ir-measures
+writes them (`MEASURES` says each in a line).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ MEASURES = {
 EXACT_GRADE = 2  # the strict measures average over the queries that have such a clip
 MEASURE_NAMES = tuple(MEASURES)
 RUN_DEPTH = 100
+RRF_K = 60  # reciprocal rank fusion constant: a clip at rank r of a run adds 1 / (RRF_K + r)
 Run = dict[str, dict[str, float]]  # query id -> clip id -> score
 
 
@@ -135,6 +138,27 @@ def bm25_run(queries: list[EvalQuery], docs: list[str], clip_ids: list[str],
             for i, q in enumerate(queries)}
 
 
+def hybrid_run(runs: list[Run], k: int = RRF_K, depth: int = RUN_DEPTH) -> Run:
+    """Reciprocal rank fusion: a clip scores the sum of 1 / (k + rank) over the runs.
+
+    Ranks start at 1 and follow each run's scores (ties by clip id); a clip absent from
+    a run adds nothing for it. Fused ties are broken by clip id, so the order is fixed.
+
+    Example:
+        >>> hybrid_run([{"q": {"a": 2.0, "b": 1.0}}, {"q": {"b": 0.9}}], k=1)
+        {'q': {'b': 0.8333333333333333, 'a': 0.5}}
+    """
+    out: Run = {}
+    for q in dict.fromkeys(q for run in runs for q in run):
+        fused: dict[str, float] = {}
+        for run in runs:
+            ranked = sorted(run.get(q, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+            for rank, (clip, _) in enumerate(ranked, 1):
+                fused[clip] = fused.get(clip, 0.0) + 1.0 / (k + rank)
+        out[q] = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:depth])
+    return out
+
+
 def _top(queries: list[EvalQuery], scores: np.ndarray, clip_ids: list[str], depth: int) -> Run:
     k = min(depth, scores.shape[1])
     order = np.argsort(-scores, axis=1)[:, :k]
@@ -157,13 +181,28 @@ def evaluate_store(store: GraphReader, home: Path, queries_path: Path, qrels_pat
     """Every method on the store's graph with the saved models; one metrics dict per method.
 
     Raises:
-        RetrievalError: no trained model; ValidationError: bad queries or qrels.
+        RetrievalError: no trained model, or qrels naming clips not in the graph;
+        ValidationError: bad queries or qrels.
+    """
+    queries = read_queries(queries_path)
+    qrels = read_qrels(qrels_path)
+    return measure(store_runs(store, home, queries, qrels, baselines, embedder), qrels)
+
+
+def store_runs(store: GraphReader, home: Path, queries: list[EvalQuery],
+               qrels: dict[str, dict[str, int]], baselines: bool = True,
+               embedder: Any = None) -> dict[str, Run]:
+    """The run of each method on the store's graph with the saved models.
+
+    `sar` always; with `baselines`, `sar-supervised`, `dense`, `bm25` and `hybrid`
+    (RRF of the last two). `sar eval` and the benches (per-query tests) share it.
+
+    Raises:
+        RetrievalError: no trained model, or qrels naming clips not in the graph.
     """
     from kdcvg.retrieval.model import model_dir
     from kdcvg.retrieval.retrieve import SarRetriever
 
-    queries = read_queries(queries_path)
-    qrels = read_qrels(qrels_path)
     sar = SarRetriever.load(store, home, "model", embedder)
     unknown = sorted({c for judged in qrels.values() for c in judged}
                      - set(sar.inputs.keys["clip"]))
@@ -186,7 +225,8 @@ def evaluate_store(store: GraphReader, home: Path, queries_path: Path, qrels_pat
                           *[str(t) for t in sar.texts.clips.get(k, {}).get("selling_points")
                             or []]]) for k in keys]
         runs["bm25"] = bm25_run(queries, docs, keys)
-    return measure(runs, qrels)
+        runs["hybrid"] = hybrid_run([runs["dense"], runs["bm25"]])
+    return runs
 
 
 def _graph_of(store: GraphReader) -> tuple[Any, dict[str, list[str]]]:

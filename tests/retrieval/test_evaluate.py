@@ -137,6 +137,20 @@ def test_measure_and_bm25_on_a_toy_corpus():
     assert (m["RR"], m["RR(rel=2)"], m["R(rel=2)@10"]) == pytest.approx((1.0, 0.5, 1.0))
 
 
+def test_hybrid_fuses_dense_and_bm25_by_reciprocal_rank():
+    """RRF with k=60: each clip scores the sum of 1 / (60 + rank) over the runs it is in;
+    ranks follow the scores (not dict order), ties by clip id, absent clips add nothing."""
+    dense = {"q": {"c": 0.1, "a": 0.9, "b": 0.5}, "r": {"a": 0.3}}
+    bm25 = {"q": {"b": 7.0, "d": 3.0, "c": 3.0}}
+    fused = ev.hybrid_run([dense, bm25])
+    assert ev.RRF_K == 60
+    assert list(fused["q"]) == ["b", "c", "a", "d"]
+    assert fused["q"] == pytest.approx({"b": 1 / 62 + 1 / 61, "c": 1 / 63 + 1 / 62,
+                                        "a": 1 / 61, "d": 1 / 63})
+    assert fused["r"] == pytest.approx({"a": 1 / 61})
+    assert list(ev.hybrid_run([dense, bm25], k=1, depth=2)["q"]) == ["b", "c"]
+
+
 def test_bad_eval_files_list_every_problem(tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_text('{"id": "q1", "text": "x"}\n{"id": "q1", "text": "y"}\nnot json\n')
