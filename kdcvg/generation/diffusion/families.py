@@ -16,13 +16,14 @@ Adapters hold no state; torch and diffusers are imported inside their methods.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kdcvg.errors import GenerationError
 
 
-class Family:
+class Family(ABC):
     """The family interface; a subclass per supported pipeline family.
 
     Attributes:
@@ -45,50 +46,50 @@ class Family:
         """`requested`, or the family's default when None."""
         return requested or self.default_frames
 
+    @abstractmethod
     def from_pretrained(self, root: Path, dtype: Any, motion_adapter: str | None) -> Any:
         """Load the pipeline from a local folder (no hub access)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def denoiser(self, pipe: Any) -> Any:
         """The network MR-LoRA adapts and inversion calls."""
-        raise NotImplementedError
 
+    @abstractmethod
     def spatial_factor(self, pipe: Any) -> int:
         """Pixels per latent cell along height and width."""
-        raise NotImplementedError
 
     def size_multiple(self, pipe: Any) -> int:
         """What width and height must be multiples of."""
         return self.spatial_factor(pipe)
 
-    def check_frames(self, pipe: Any, frames: int) -> None:
+    def check_frames(self, pipe: Any, frames: int) -> None:  # noqa: B027 - most take any count
         """Raise `GenerationError` when the pipeline cannot make `frames` frames."""
 
+    @abstractmethod
     def encode_video(self, vae: Any, pixels: Any) -> Any:
         """VAE latents (1, C, F', h, w) of pixels (F, 3, H, W) in [-1, 1]."""
-        raise NotImplementedError
 
+    @abstractmethod
     def encode_prompt(self, pipe: Any, device: str, prompt: str, negative: str | None,
                       guidance: bool) -> tuple[Any, Any]:
         """The pipeline's own (cond (1, L, D), uncond or None) text embeddings."""
-        raise NotImplementedError
 
     def frame_embeds(self, prompt_embeds: Any, frames: int) -> Any:
         """The text embeddings as the denoiser takes them for `frames` latent frames."""
         return prompt_embeds
 
+    @abstractmethod
     def denoise(self, denoiser: Any, latents: Any, timestep: Any, embeds: Any) -> Any:
         """One denoiser call on latents (B, C, F', h, w) at timestep (1,)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def noise_shape(self, pipe: Any, frames: int, height: int, width: int) -> tuple[tuple, Any]:
         """(shape, torch dtype) of the first noise the pipeline draws."""
-        raise NotImplementedError
 
+    @abstractmethod
     def training_pair(self, scheduler: Any, latents: Any, noise: Any,
                       generator: Any) -> tuple[Any, Any, Any]:
         """(timestep, noised latents, target) for one MR-LoRA step, drawn with `generator`."""
-        raise NotImplementedError
 
 
 class AnimateDiff(Family):
