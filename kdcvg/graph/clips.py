@@ -365,11 +365,18 @@ def analyse_file(
         "thumb": str(thumb.resolve()),
         **named_fields(descriptor),
     }
-    if sidecar.product:
-        row["product"] = sidecar.product
-    if sidecar.tags:
-        row["tags"] = list(sidecar.tags)
+    row |= _sidecar_fields(sidecar)
     return ClipAnalysis(str(p), row, classify(descriptor, DEFAULT_THRESHOLDS), count, sidecar)
+
+
+def _sidecar_fields(sidecar: Sidecar) -> dict[str, Any]:
+    """The clip-row fields a sidecar gives when it has them: its product and tags."""
+    fields: dict[str, Any] = {}
+    if sidecar.product:
+        fields["product"] = sidecar.product
+    if sidecar.tags:
+        fields["tags"] = list(sidecar.tags)
+    return fields
 
 
 def analyse_still(
@@ -401,10 +408,7 @@ def analyse_still(
         "content_hash": content_hash(p),
         "thumb": str(thumb.resolve()),
     }
-    if sidecar.product:
-        row["product"] = sidecar.product
-    if sidecar.tags:
-        row["tags"] = list(sidecar.tags)
+    row |= _sidecar_fields(sidecar)
     return ClipAnalysis(str(p), row, [], 1, sidecar)
 
 

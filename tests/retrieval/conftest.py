@@ -52,3 +52,14 @@ def trained(demo_graph: Any) -> tuple[Any, Any]:
     data, ids = demo_graph
     captions = catalogue_texts().captions(ids["clip"])
     return fit(data, ids, captions, make_config(seed=0, ppo_steps=256))
+
+
+@pytest.fixture
+def cli_env(store: Any, graph_server: Any, tmp_path: Any, monkeypatch: Any) -> list[str]:
+    """Point the CLI at the fixture's database through --neo4j and its credentials."""
+    user, password = graph_server.auth
+    monkeypatch.setenv("NEO4J_USER", user)
+    monkeypatch.setenv("NEO4J_PASSWORD", password)
+    monkeypatch.setenv("NEO4J_DATABASE", store.database)
+    monkeypatch.setenv("KDCVG_HOME", str(tmp_path / "home"))
+    return ["--neo4j", graph_server.uri]

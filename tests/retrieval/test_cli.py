@@ -31,17 +31,6 @@ def _load_demo(store: Any, embedder: Any) -> None:
     write_batch(store, batch, embedder)
 
 
-@pytest.fixture
-def cli_env(store: Any, graph_server: Any, tmp_path: Any, monkeypatch: Any) -> list[str]:
-    """Point the CLI at the fixture's database through --neo4j and its credentials."""
-    user, password = graph_server.auth
-    monkeypatch.setenv("NEO4J_USER", user)
-    monkeypatch.setenv("NEO4J_PASSWORD", password)
-    monkeypatch.setenv("NEO4J_DATABASE", store.database)
-    monkeypatch.setenv("KDCVG_HOME", str(tmp_path / "home"))
-    return ["--neo4j", graph_server.uri]
-
-
 def _add_still(cli_env: list[str], folder: Any) -> None:
     """A product photo (a still) that curators say expresses sp-edge-knife-2."""
     from PIL import Image

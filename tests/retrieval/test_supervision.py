@@ -51,16 +51,6 @@ def test_refusal_names_the_commands_that_add_supervision() -> None:
     require(Supervision(3, 1, 2, 2), 2)
 
 
-@pytest.fixture
-def cli_env(store: Any, graph_server: Any, tmp_path: Any, monkeypatch: Any) -> list[str]:
-    user, password = graph_server.auth
-    monkeypatch.setenv("NEO4J_USER", user)
-    monkeypatch.setenv("NEO4J_PASSWORD", password)
-    monkeypatch.setenv("NEO4J_DATABASE", store.database)
-    monkeypatch.setenv("KDCVG_HOME", str(tmp_path / "home"))
-    return ["--neo4j", graph_server.uri]
-
-
 @pytest.mark.slow
 def test_thin_supervision_is_said_warned_and_does_not_replace_a_better_model(
     store: Any, embedder: Any, cli_env: list[str], tmp_path: Any
