@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "kdcvg"
 
 # bottom to top: a module may import its own layer and the layers below it, never above
-LAYERS = ("root", "media", "graph", "retrieval", "generation", "demo", "cli")
+LAYERS = ("root", "media", "graph", "retrieval", "generation", "demo", "serve", "cli")
 RANK = {name: i for i, name in enumerate(LAYERS)}
 ROOT_MODULES = {"__init__", "errors", "types", "config", "devices", "validation", "jsonl",
                 "cli_options", "interrupts"}  # kdcvg/<name>.py
