@@ -22,6 +22,7 @@ interface than loopback (`Service.public`) shows nothing without the token.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -33,7 +34,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from kdcvg.errors import KdcvgError
 from kdcvg.serve import files
 from kdcvg.serve.state import TOKEN_NAME, Service
-from kdcvg.validation import InputError, check_number
+from kdcvg.validation import InputError, check_number, shown
 
 router = APIRouter(include_in_schema=False)
 
@@ -94,18 +95,29 @@ def _locked(request: Request) -> HTMLResponse | None:
     return None
 
 
-async def _form(request: Request) -> dict[str, str]:
+@dataclass(frozen=True)
+class Posted:
+    """A posted form's fields, or why it could not be read."""
+
+    fields: dict[str, str]
+    problem: str | None = None
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.fields.get(name, default)
+
+
+async def _form(request: Request) -> Posted:
     """An urlencoded form body (the page's forms post nothing else), at most 64 KiB."""
     body = await request.body()
     if len(body) > FORM_MAX_BYTES:
-        return {"_error": f"the form is {len(body)} bytes, the limit is {FORM_MAX_BYTES}"}
+        return Posted({}, f"the form is {len(body)} bytes, the limit is {FORM_MAX_BYTES}")
     try:
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        return Posted(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
     except UnicodeDecodeError:
-        return {"_error": "the form is not UTF-8 text"}
+        return Posted({}, "the form is not UTF-8 text")
 
 
-FormBody = Annotated[dict[str, str], Depends(_form)]
+FormBody = Annotated[Posted, Depends(_form)]
 
 
 def _k(value: str) -> int:
@@ -114,7 +126,7 @@ def _k(value: str) -> int:
     try:
         number = int(value)
     except ValueError as e:
-        raise InputError(f"k: {value!r} is not a whole number (1 to {MAX_K})") from e
+        raise InputError(f"k: {shown(value)} is not a whole number (1 to {MAX_K})") from e
     return int(check_number("k", number, int, 1, MAX_K))
 
 
@@ -196,9 +208,9 @@ def link_gap(request: Request, form: FormBody) -> Response:
         return _render(request, "message.html", 403, error=(
             "linking needs the write token: enter it above or in the link form (it is in "
             f"{service.home / TOKEN_NAME}); nothing was linked"))
-    if "_error" in form:
-        return _render(request, "message.html", 400, error=form["_error"])
-    clip, selling_point = form.get("clip", ""), form.get("selling_point", "")
+    if form.problem is not None:
+        return _render(request, "message.html", 400, error=form.problem)
+    clip, selling_point = form.get("clip"), form.get("selling_point")
     try:
         link_clip(service.store, clip, selling_point)
     except KdcvgError as e:
@@ -213,11 +225,12 @@ def enter_token(request: Request, form: FormBody) -> Response:
     target = form.get("next", "/")
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = "/"  # only a page of this server
-    if not _service(request).token_matches(form.get("token") or None):
+    token = form.get("token")
+    if not _service(request).token_matches(token or None):
         return _render(request, "token.html", 403, next=target,
                        error="that is not this server's write token; nothing was remembered")
     response = RedirectResponse(target, 303)
-    response.set_cookie(TOKEN_COOKIE, form["token"], httponly=True, samesite="strict")
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
     return response
 
 
@@ -275,6 +288,8 @@ def _cell(value: Any) -> str:
     """A table cell's text: numbers short, lists and maps as JSON."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list | dict):

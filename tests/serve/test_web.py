@@ -222,6 +222,10 @@ def test_linking_a_suggested_clip_with_the_token_closes_the_gap(served: Served) 
     assert GAP not in _gaps(served.store)
     assert [(r["clip"], r["weight"], r["source"]) for r in _links(served.store, GAP)] == [
         (suggested, 1.0, "curated")]
+    unknown = httpx.post(served.url + "/gaps/link", data={
+        "clip": "no-such-clip", "selling_point": MARKUP, "token": token})
+    assert unknown.status_code == 400 and "nothing written" in unknown.text
+    assert "no-such-clip" in unknown.text and _links(served.store, MARKUP) == []
     # the retriever sees the new link: a search for the gap's text has its clip first
     assert served.service.retriever().retrieve(GAP_TEXT).known_selling_point == GAP
 
