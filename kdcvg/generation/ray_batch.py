@@ -110,7 +110,8 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
     """Ray, started (`auto`) or joined for the length of a `with` block, then shut down.
 
     A local runtime is quiet (no dashboard, worker output not copied to the terminal,
-    errors only) and keeps its logs in a temporary folder removed at the end. kdcvg's
+    errors only) and keeps its logs and its workers' temporary files in a temporary
+    folder removed at the end. kdcvg's
     own Ctrl-C/SIGTERM handling stays in place (`ray.init` installs its own SIGTERM
     handler, which is undone here).
 
@@ -124,7 +125,12 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                "logging_level": "ERROR"}
     if settings.local:
-        options |= {"address": "local", "num_cpus": settings.num_cpus, "_temp_dir": temp}
+        # the workers' temporary folders too: a worker killed mid-job leaves its files
+        # there, and the whole folder goes when the run ends
+        work = Path(temp) / "work"  # type: ignore[arg-type]
+        work.mkdir()
+        options |= {"address": "local", "num_cpus": settings.num_cpus, "_temp_dir": temp,
+                    "runtime_env": {"env_vars": {"TMPDIR": str(work)}}}
     else:
         options |= {"address": settings.address}
     try:

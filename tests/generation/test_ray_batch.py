@@ -176,6 +176,7 @@ def test_ten_jobs_survive_a_killed_worker(store, tmp_path: Path, short_tmp: Path
         assert json.loads((out / f"{i}.json").read_text())["job"]["seed"] == ids.index(i)
     assert not list(out.glob(".*partial"))
     assert _leftovers(short_tmp) == []
+    assert list(short_tmp.iterdir()) == []  # the killed worker's files went with Ray's folder
 
 
 @pytest.mark.slow
@@ -216,3 +217,27 @@ def test_a_killed_run_resumes_without_touching_finished_ads(store, tmp_path: Pat
     assert {k: v["state"] for k, v in _manifest(out).items()} == {i: "done" for i in ids}
     assert not list(out.glob(".*partial"))
     assert _leftovers(short_tmp) == []
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_run_and_the_runtime(store, tmp_path: Path, short_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    build_ackb(store, tmp_path)
+    jobs, ids = _jobs(tmp_path, 10, duration=15)
+    out = tmp_path / "out"
+    cmd, env = _cli(store, jobs, out, short_tmp)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(v.get("state") == "running" for v in _manifest(out).values()):
+            proc.send_signal(signal.SIGTERM)  # the driver only, as `kill` or `timeout` do
+            break
+        time.sleep(0.02)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr.decode()[-2000:]
+    assert stderr.decode().endswith("kdcvg: interrupted by SIGTERM: stopped; unfinished work "
+                                    "was rolled back\n")
+    assert not list(out.glob(".*partial"))
+    for mp4 in out.glob("*.mp4"):
+        assert _frames(mp4) == 450
+    assert _leftovers(short_tmp) == []
+    assert list(short_tmp.iterdir()) == []  # Ray's folder and the workers' files are gone
