@@ -117,6 +117,11 @@ class Store:
         self.server = server
         self.owns_server = owns_server
         self._analyst_driver = analyst_driver
+        # Every session of this store shares one bookmark manager: on a cluster, a read
+        # that follows a write of the same command waits for a follower that has it.
+        import neo4j
+
+        self.bookmarks = neo4j.GraphDatabase.bookmark_manager()
 
     def _analyst(self) -> Any:
         """The analyst surface's connection (opened on first use)."""
@@ -133,7 +138,7 @@ class Store:
     def _session(self, read: bool = False) -> Any:
         from neo4j import READ_ACCESS, WRITE_ACCESS
 
-        return self.driver.session(database=self.database,
+        return self.driver.session(database=self.database, bookmark_manager=self.bookmarks,
                                    default_access_mode=READ_ACCESS if read else WRITE_ACCESS)
 
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
@@ -258,7 +263,7 @@ class Store:
             return [dict(r) for r in tx.run(text, params or {})]
 
         try:
-            with self._analyst().session(database=self.database,
+            with self._analyst().session(database=self.database, bookmark_manager=self.bookmarks,
                                          default_access_mode=READ_ACCESS) as session:
                 # A managed READ transaction: routed to a follower on a cluster, retried
                 # on transient errors, and committed, not rolled back: ArcadeDB checks the

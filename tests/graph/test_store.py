@@ -101,7 +101,7 @@ def test_neo4j_plan_check_refuses_writes_and_file_reads():
 # requests too). A Neo4j cluster itself cannot be installed here; see docs/scale.md.
 
 def _spy_sessions(monkeypatch) -> list[str]:
-    """Record every transaction the driver's sessions open, by API; the calls go through."""
+    """Record every session and transaction the driver opens, by API; the calls go through."""
     import neo4j
 
     calls: list[str] = []
@@ -113,6 +113,13 @@ def _spy_sessions(monkeypatch) -> list[str]:
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(neo4j.Session, name, spy)
+    original_session = neo4j.Driver.session
+
+    def session(self, **config):
+        calls.append(f"session {'shared' if config.get('bookmark_manager') else 'own'} bookmarks")
+        return original_session(self, **config)
+
+    monkeypatch.setattr(neo4j.Driver, "session", session)
     return calls
 
 
@@ -134,14 +141,16 @@ def test_reads_are_managed_read_transactions_and_writes_managed_write_ones(store
     for name, call in surfaces.items():
         calls.clear()
         call()
-        used[name] = sorted(set(calls))
+        used[name] = sorted(set(calls) - {"session shared bookmarks"})
+        assert "session own bookmarks" not in calls  # reads see this store's earlier writes
     batch = IngestBatch()
     batch.add_node("Product", {"id": "p2", "name": "B"})
     batch.add_link("IN_CATEGORY", "p2", "Drinks")
     batch.add_node("Category", {"name": "Drinks"})
     calls.clear()
     write_batch(store, batch, embedder=None)
-    used["write_batch"] = sorted(set(calls))
+    used["write_batch"] = sorted(set(calls) - {"session shared bookmarks"})
+    assert "session own bookmarks" not in calls and "session shared bookmarks" in calls
     assert used == {"query": ["execute_read"], "cypher": ["execute_read"],
                     "analyst_query": ["execute_read"], "stats": ["execute_read"],
                     "write": ["execute_write"], "init_schema": ["execute_write"],
