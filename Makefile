@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) bench/sar_quality.py
 	$(PY) bench/sar_quality.py --set examples/sar/large
 	$(PY) bench/generate.py
+	$(PY) bench/ray_batch.py
 	$(PY) bench/mkr.py
 
 lint: $(STAMP)

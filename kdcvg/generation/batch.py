@@ -6,8 +6,8 @@ A job file is JSONL (one object a line) or CSV (a header row). Fields: `product`
 and `options` (an object; JSON text in CSV). Problems are reported with row numbers.
 
 The output folder holds `<id>.mp4/.jpg/.json` per job and `manifest.json`, the
-state of every job (pending, done, failed with its reason), rewritten atomically
-after each change. A job is finished when its sidecar exists (it is written last)
+state of every job (pending, running on Ray, done, failed with its reason),
+rewritten atomically after each change. A job is finished when its sidecar exists (it is written last)
 and the job's spec hash matches; a run started again skips those. Graph reads
 happen in this process; rendering runs here, in `spawn` worker processes, or as
 Ray tasks (`ray_batch.py`).
@@ -304,9 +304,10 @@ def run_batch(
     reach are `not run` in the summary (still `pending` in the manifest, so a rerun makes
     them) and `summary.stopped` says why.
 
-    With `ray`, `workers` is not used: every job runs as a Ray task (`kdcvg.generation.ray_batch`) and the
-    manifest also records each attempt as `running`, with its node and process; the
-    files are still written here, under temporary names.
+    With `ray`, `workers` is not used: every job runs as a Ray task
+    (`kdcvg.generation.ray_batch`), the manifest also records each attempt as `running`
+    with its node and process, and the files are still written here, under temporary
+    names.
 
     Raises:
         ValidationError: bad rows without `skip_bad` (nothing runs).

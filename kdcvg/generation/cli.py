@@ -169,20 +169,23 @@ def _ray_settings(address: str | None, transfer: str, workers: int | None) -> An
 
     Raises:
         typer.BadParameter: --ray-transfer or --workers without a use.
-        GenerationError: ray is missing (one line with the install command), a bad value.
+        GenerationError: ray is missing (one line with the install command), a bad value,
+            a cluster address nothing answers at.
     """
     if address is None:
         if transfer != "path":
             raise typer.BadParameter("--ray-transfer applies with --ray only",
                                      param_hint="--ray-transfer")
         return None
-    from kdcvg.generation.ray_batch import LOCAL, RaySettings, import_ray
+    from kdcvg.generation.ray_batch import LOCAL, RaySettings, check_reachable, import_ray
 
     if workers is not None and address != LOCAL:
         raise typer.BadParameter("--workers sizes a local Ray runtime (--ray auto); a cluster "
                                  "has the CPUs and GPUs of its nodes", param_hint="--workers")
     settings = RaySettings(address=address, transfer=transfer, num_cpus=workers)
     import_ray()
+    if not settings.local:
+        check_reachable(address)
     return settings
 
 

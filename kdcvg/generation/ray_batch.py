@@ -105,6 +105,24 @@ def import_ray() -> Any:
     return ray
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a cluster address nothing answers at, before Ray waits minutes for it.
+
+    Raises:
+        GenerationError: not `[ray://]host:port`, or no connection within `timeout_s`.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise GenerationError(f"--ray {address!r} is not 'auto' or a Ray cluster address "
+                              "(head:6379, or ray://head:10001)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise GenerationError(f"cannot reach the Ray cluster at {address} ({reason}); is "
+                              "`ray start --head` running there?") from e
+
+
 @contextmanager
 def ray_runtime(settings: RaySettings) -> Iterator[Any]:
     """Ray, started (`auto`) or joined for the length of a `with` block, then shut down.
@@ -116,9 +134,12 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
     handler, which is undone here).
 
     Raises:
-        GenerationError: ray is missing, or the runtime cannot be started or joined.
+        GenerationError: ray is missing, or the runtime cannot be started or joined
+            (a cluster address that does not answer is refused within 5 s).
     """
     ray = import_ray()
+    if not settings.local:
+        check_reachable(settings.address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home from a CLI run
     handlers = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
     temp = tempfile.mkdtemp(prefix="kdcvg-ray-") if settings.local else None

@@ -91,6 +91,25 @@ def test_settings_refuse_bad_values() -> None:
     assert RaySettings().resources("diffusers") == {"num_cpus": 1.0, "num_gpus": 1.0}
 
 
+def test_a_cluster_that_does_not_answer_is_one_line() -> None:
+    import socket
+
+    from kdcvg.generation.ray_batch import ray_runtime
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(GenerationError) as refused, ray_runtime(RaySettings(address=address)):
+            pass
+        assert str(refused.value) == (f"cannot reach the Ray cluster at {address} (Connection "
+                                      "refused); is `ray start --head` running there?")
+    with pytest.raises(GenerationError, match=r"^--ray 'head' is not 'auto' or a Ray cluster "
+                                              r"address \(head:6379, or ray://head:10001\)$"):
+        with ray_runtime(RaySettings(address="head")):
+            pass
+
+
 def test_missing_ray_is_one_line_with_the_install_command(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from kdcvg.cli import app
 
@@ -209,6 +228,7 @@ def test_a_killed_run_resumes_without_touching_finished_ads(store, tmp_path: Pat
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert rerun.stderr.strip() == ""  # Ray starts and stops without a word
     assert f"{len(ids) - len(finished)} done, {len(finished)} skipped, 0 failed" in rerun.stdout
     for stem, stamp in finished.items():
         assert (out / f"{stem}.json").stat().st_mtime_ns == stamp
