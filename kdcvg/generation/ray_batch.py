@@ -41,6 +41,13 @@ LOCAL = "auto"  # `--ray auto`: start a private Ray runtime on this machine
 TRANSFERS = ("path", "object-store")
 INSTALL = "pip install 'kdcvg[ray]'"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Signals whose native (C) handlers the embedded graph server's JVM relies on: HotSpot
+# turns some SIGSEGVs into NullPointerExceptions and safepoints. `ray.init` installs its
+# own crash handlers for them and `ray.shutdown` resets them to the default, after which
+# the JVM in this process dies at its next null check; so they are put back.
+_NATIVE_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT", "SIGTRAP", "SIGUSR2",
+                   "SIGQUIT")
+_SIGACTION_BYTES = 256  # larger than any platform's `struct sigaction`, kept opaque
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,35 @@ def import_ray() -> Any:
     return ray
 
 
+def native_signal_actions() -> dict[int, bytes]:
+    """The process's C-level signal actions for `_NATIVE_SIGNALS` (opaque bytes; {} where
+    libc has no `sigaction`)."""
+    import ctypes
+
+    try:
+        sigaction = ctypes.CDLL(None, use_errno=True).sigaction
+    except (OSError, AttributeError):
+        return {}
+    actions = {}
+    for name in _NATIVE_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            buffer = ctypes.create_string_buffer(_SIGACTION_BYTES)
+            if sigaction(int(signum), None, buffer) == 0:
+                actions[int(signum)] = buffer.raw
+    return actions
+
+
+def _restore_native_signal_actions(actions: dict[int, bytes]) -> None:
+    """Put back the C-level signal actions `native_signal_actions` read."""
+    import ctypes
+
+    if actions:
+        sigaction = ctypes.CDLL(None, use_errno=True).sigaction
+        for signum, raw in actions.items():
+            sigaction(signum, ctypes.create_string_buffer(raw, _SIGACTION_BYTES), None)
+
+
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Refuse a cluster address nothing answers at, before Ray waits minutes for it.
 
@@ -129,9 +165,9 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
 
     A local runtime is quiet (no dashboard, worker output not copied to the terminal,
     errors only) and keeps its logs and its workers' temporary files in a temporary
-    folder removed at the end. kdcvg's
-    own Ctrl-C/SIGTERM handling stays in place (`ray.init` installs its own SIGTERM
-    handler, which is undone here).
+    folder removed at the end. kdcvg's own Ctrl-C/SIGTERM handling stays in place
+    (`ray.init` installs its own SIGTERM handler, which is undone here), and so do the
+    native crash-signal handlers of an embedded graph server's JVM in this process.
 
     Raises:
         GenerationError: ray is missing, or the runtime cannot be started or joined
@@ -142,6 +178,7 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
         check_reachable(settings.address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home from a CLI run
     handlers = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    native = native_signal_actions()
     temp = tempfile.mkdtemp(prefix="kdcvg-ray-") if settings.local else None
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                "logging_level": "ERROR"}
@@ -163,6 +200,7 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise GenerationError(f"cannot start or join {where} ({first})") from e
     finally:
+        _restore_native_signal_actions(native)
         for signum, handler in handlers.items():
             if handler is not None:
                 signal.signal(signum, handler)
@@ -170,6 +208,7 @@ def ray_runtime(settings: RaySettings) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+        _restore_native_signal_actions(native)
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
 

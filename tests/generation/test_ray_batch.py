@@ -139,7 +139,14 @@ def test_object_store_transfer_makes_the_same_ads_and_gpu_jobs_need_a_gpu(  # ty
         store, tmp_path: Path, short_tmp: Path, monkeypatch) -> None:
     monkeypatch.setenv("TMPDIR", str(short_tmp))  # the workers' temporary folders
     monkeypatch.setattr(tempfile, "tempdir", str(short_tmp))  # this process's
+    from kdcvg.generation.ray_batch import native_signal_actions
+
     clips = build_ackb(store, tmp_path)
+    def handlers() -> dict[int, bytes]:  # each handler's address: struct sigaction's first field
+        return {signum: raw[:8] for signum, raw in native_signal_actions().items()}
+
+    jvm_handlers = handlers()  # the session's graph server (a JVM) runs in this process
+    assert jvm_handlers[signal.SIGSEGV] != bytes(8)  # HotSpot's own, not the default
     rows = [{"id": "a", "product": PRODUCT, "selling_points": [SP_POUR, SP_COLD],
              "size": TINY},
             {"id": "gpu", "product": PRODUCT, "selling_point": SP_POUR,
@@ -163,6 +170,9 @@ def test_object_store_transfer_makes_the_same_ads_and_gpu_jobs_need_a_gpu(  # ty
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [
         "a.jpg", "a.json", "a.mp4", "manifest.json"]
     assert _leftovers(short_tmp) == []
+    # Ray resets the JVM's crash-signal handlers (its null checks are SIGSEGVs): put back
+    assert handlers() == jvm_handlers
+    assert store.cypher("MATCH (c:Clip) RETURN count(c) AS n") == [{"n": 4}]
 
 
 @pytest.mark.slow
