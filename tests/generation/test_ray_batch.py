@@ -135,6 +135,7 @@ def test_ray_options_without_their_use_are_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--workers sizes a local Ray runtime" in result.output
 
 
+@pytest.mark.slow
 def test_object_store_transfer_makes_the_same_ads_and_gpu_jobs_need_a_gpu(  # type: ignore[no-untyped-def]
         store, tmp_path: Path, short_tmp: Path, monkeypatch) -> None:
     monkeypatch.setenv("TMPDIR", str(short_tmp))  # the workers' temporary folders
