@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Regenerate the lock after changing pyproject.toml (pins already in it are kept;
+# Regenerate the lock after changing pyproject.toml: the base install plus the dev and
+# ray extras, so that `make test` runs the Ray tests (pins already in it are kept;
 # `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed release).
 lock: $(STAMP)
-	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev --strip-extras \
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev --extra ray --strip-extras \
 	  --no-emit-find-links --no-emit-index-url $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
 $(LINT_DIR)/node_modules: $(LINT_DIR)/package.json
@@ -55,6 +56,7 @@ bench: $(STAMP)
 	$(PY) bench/sar_quality.py
 	$(PY) bench/sar_quality.py --set examples/sar/large
 	$(PY) bench/generate.py
+	$(PY) bench/ray_batch.py
 	$(PY) bench/mkr.py
 
 lint: $(STAMP)

@@ -6,10 +6,11 @@ A job file is JSONL (one object a line) or CSV (a header row). Fields: `product`
 and `options` (an object; JSON text in CSV). Problems are reported with row numbers.
 
 The output folder holds `<id>.mp4/.jpg/.json` per job and `manifest.json`, the
-state of every job (pending, done, failed with its reason), rewritten atomically
-after each change. A job is finished when its sidecar exists (it is written last)
+state of every job (pending, running on Ray, done, failed with its reason),
+rewritten atomically after each change. A job is finished when its sidecar exists (it is written last)
 and the job's spec hash matches; a run started again skips those. Graph reads
-happen in this process; rendering runs here or in `spawn` worker processes.
+happen in this process; rendering runs here, in `spawn` worker processes, or as
+Ray tasks (`ray_batch.py`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from kdcvg.validation import (
 )
 
 if TYPE_CHECKING:
+    from kdcvg.generation.ray_batch import RaySettings
     from kdcvg.graph.store import GraphReader
 
 MANIFEST = "manifest.json"
@@ -269,14 +271,18 @@ def is_finished(folder: Path, job: BatchJob, manifest: Manifest) -> bool:
             and entry.get("state") == "done" and entry.get("spec") == job.spec)
 
 
-def _render_worker(prepared: PreparedJob, out: str, size: tuple[int, int] | None,
-                   clip_model: str | None) -> dict[str, Any]:
-    """Runs in a worker process: no graph access, only plain data in and out."""
-    record = render_job(prepared, out, size=size, clip_model=clip_model)
+def result_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """What the manifest keeps of a finished ad's sidecar record: metrics and seconds."""
     return {"metrics": {k: record["metrics"].get(k) for k in
                         ("dynamic_degree", "motion_smoothness", "temporal_consistency",
                          "motion_fidelity", "clip_score")},
             "seconds": record["timings"]["total_s"]}
+
+
+def _render_worker(prepared: PreparedJob, out: str, size: tuple[int, int] | None,
+                   clip_model: str | None) -> dict[str, Any]:
+    """Runs in a worker process: no graph access, only plain data in and out."""
+    return result_fields(render_job(prepared, out, size=size, clip_model=clip_model))
 
 
 def run_batch(
@@ -289,6 +295,7 @@ def run_batch(
     clip_model: str | None = None,
     source: ReferenceSource | None = None,
     progress: ProgressHook | None = None,
+    ray: RaySettings | None = None,
 ) -> BatchSummary:
     """Generate every job of `jobs_file` into `out_dir`, skipping finished ones.
 
@@ -296,6 +303,11 @@ def run_batch(
     disk is full, or the manifest can no longer be saved, it stops: the jobs it did not
     reach are `not run` in the summary (still `pending` in the manifest, so a rerun makes
     them) and `summary.stopped` says why.
+
+    With `ray`, `workers` is not used: every job runs as a Ray task
+    (`kdcvg.generation.ray_batch`), the manifest also records each attempt as `running`
+    with its node and process, and the files are still written here, under temporary
+    names.
 
     Raises:
         ValidationError: bad rows without `skip_bad` (nothing runs).
@@ -362,6 +374,10 @@ def run_batch(
         except KdcvgError as e:
             failed(job, e)
 
+    if ray is not None:
+        if todo and not stop:
+            _run_on_ray(todo, folder, ray, clip_model, finish, failed, hook, manifest, stop)
+        todo = []  # Ray ran them all
     parallel = [(j, p) for j, p in todo if j.job.backend in CPU_BACKENDS] if workers > 1 else []
     in_pool = {j.id for j, _ in parallel}
     serial = [(j, p) for j, p in todo if j.id not in in_pool]
@@ -384,6 +400,34 @@ def run_batch(
     summary.jobs = sorted(order.values(), key=lambda j: j["row"])
     summary.stopped = stop[0] if stop else None
     return summary
+
+
+def _run_on_ray(
+    todo: list[tuple[BatchJob, PreparedJob]],
+    folder: Path,
+    ray: RaySettings,
+    clip_model: str | None,
+    finish: Callable[..., bool],
+    failed: Callable[[BatchJob, KdcvgError], bool],
+    hook: ProgressHook,
+    manifest: Manifest,
+    stop: list[str],
+) -> None:
+    """Run every prepared job as a Ray task; each attempt that starts is recorded."""
+    from kdcvg.generation.ray_batch import run_on_ray
+
+    def running(job_id: str, detail: str, **fields: Any) -> bool:
+        """Record an attempt that started on a Ray worker; False: stop the batch."""
+        hook(job_id, "running", detail)
+        try:
+            manifest.set(job_id, state="running", **fields)
+        except GenerationError as e:
+            stop.append(f"the manifest cannot be saved ({e})")
+        return not stop
+
+    if clip_model is not None:  # workers may start elsewhere: an absolute path
+        clip_model = str(Path(clip_model).resolve())
+    run_on_ray(todo, folder, ray, clip_model, finish, failed, running)
 
 
 def _run_parallel(

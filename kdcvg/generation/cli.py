@@ -164,14 +164,48 @@ def ad(
         typer.echo(line)
 
 
+def _ray_settings(address: str | None, transfer: str, workers: int | None) -> Any:
+    """`RaySettings` from the batch options (None without --ray); ray must be installed.
+
+    Raises:
+        typer.BadParameter: --ray-transfer or --workers without a use.
+        GenerationError: ray is missing (one line with the install command), a bad value,
+            a cluster address nothing answers at.
+    """
+    if address is None:
+        if transfer != "path":
+            raise typer.BadParameter("--ray-transfer applies with --ray only",
+                                     param_hint="--ray-transfer")
+        return None
+    from kdcvg.generation.ray_batch import LOCAL, RaySettings, check_reachable, import_ray
+
+    if workers is not None and address != LOCAL:
+        raise typer.BadParameter("--workers sizes a local Ray runtime (--ray auto); a cluster "
+                                 "has the CPUs and GPUs of its nodes", param_hint="--workers")
+    settings = RaySettings(address=address, transfer=transfer, num_cpus=workers)
+    import_ray()
+    if not settings.local:
+        check_reachable(address)
+    return settings
+
+
 @generate_app.command("batch")
 def batch(
     jobs: Annotated[Path, typer.Argument(help="Job file (.jsonl or .csv), one ad per row.",
                                          exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Output folder (manifest.json and the "
                                       "ads).")],
-    workers: Annotated[int, typer.Option("--workers", help="Parallel render processes (CPU "
-                                         "backends).", min=1)] = 1,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Parallel render processes (CPU backends) [default: 1]; with --ray "
+        "auto, the CPUs of the local Ray runtime [default: all of this machine's].",
+        min=1)] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", help="Run each job as a Ray task: auto (a local Ray runtime for this run) or "
+        "the address of a Ray cluster (ray://head:10001, or head:6379 on one of its nodes). "
+        "Needs pip install 'kdcvg[ray]'.")] = None,
+    ray_transfer: Annotated[str, typer.Option(
+        "--ray-transfer", help="How reference clips reach Ray workers: path (the same path on "
+        "every node: shared storage) or object-store (sent through Ray).")] = "path",
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Run the good rows when some "
                                            "are bad (otherwise nothing runs).")] = False,
     clip_model: ClipModelOption = None,
@@ -184,6 +218,7 @@ def batch(
 
     Example: kdcvg generate batch examples/jobs.jsonl --out out/batch --workers 2
     """
+    ray_settings = _ray_settings(ray, ray_transfer, workers)  # before the server starts
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
@@ -204,9 +239,10 @@ def batch(
                 bar.advance(task)
             bar.update(task, last=f"{job_id}: {state}")
 
-        summary = run_batch(store, jobs, out, workers=workers, skip_bad=skip_bad,
+        summary = run_batch(store, jobs, out, workers=workers or 1, skip_bad=skip_bad,
                             clip_model=str(clip_model) if clip_model else None,
-                            source=_source(references, store, strict), progress=hook)
+                            source=_source(references, store, strict), progress=hook,
+                            ray=ray_settings)
     table = Table(title=f"{jobs.name} -> {out}")
     for column in ("row", "job", "state", "detail"):
         table.add_column(column)

@@ -246,6 +246,33 @@ def write_sidecar(path: Path, record: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_ad(paths: OutputPaths, video_bytes: bytes, poster_bytes: bytes,
+             record: dict[str, Any]) -> None:
+    """Write an ad rendered elsewhere (a Ray worker) from its bytes, as `render_job` would.
+
+    Each file goes to a temporary name and is renamed when complete; the sidecar comes
+    last. A failure removes whatever this ad had written; an earlier ad at this name
+    survives a failure before its MP4 was replaced.
+
+    Raises:
+        GenerationError: a file cannot be written (`NoSpaceError` when the disk is full).
+    """
+    replaced = False
+    try:
+        for path, data in ((paths.video, video_bytes), (paths.poster, poster_bytes)):
+            tmp = path.with_name(f".{path.name}.partial")
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            except OSError as e:
+                raise write_error(path, e) from e
+            replaced = True
+        write_sidecar(paths.sidecar, record)
+    except BaseException:
+        remove_partial(paths, finished=replaced)
+        raise
+
+
 def remove_partial(paths: OutputPaths, finished: bool = True) -> None:
     """Remove what an unfinished ad wrote, so that nothing half-done remains.
 

@@ -19,7 +19,7 @@ import numpy as np
 from kdcvg.errors import ValidationError
 from kdcvg.graph.records import IngestBatch, now_iso
 from kdcvg.graph.schema import NODES, RELATIONSHIPS
-from kdcvg.graph.store import Store
+from kdcvg.graph.store import Store, Tx
 
 BATCH_ROWS = 5000
 Progress = Callable[[int], None]  # rows just written
@@ -179,7 +179,8 @@ def _node_rows(label: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
                 progress: Progress | None = None,
                 existing: Existing | None = None) -> IngestReport:
-    """Validate against the store, embed, and write the batch in one transaction.
+    """Validate against the store, embed, and write the batch in one WRITE transaction
+    (`Store.run_write`: retried as a whole on a transient error).
 
     Args:
         store: the open store.
@@ -215,7 +216,9 @@ def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
                           or _differs(r["props"], old_links[(r["source"], r["target"])])]
         if len(rows) > len(link_rows[rel]):
             report.unchanged[rel] = len(rows) - len(link_rows[rel])
-    with store.transaction() as tx:
+    def write(tx: Tx) -> None:
+        """The whole batch in one transaction (run again from the start on a retry)."""
+        report.written.clear()
         for label in NODES:  # nodes before the links that need them
             rows = _node_rows(label, node_rows.get(label, []))
             for chunk in _chunks(rows):
@@ -232,6 +235,8 @@ def write_batch(store: Store, batch: IngestBatch, embedder: TextEmbedder | None,
                     progress(len(chunk))
             if rows:
                 report.written[rel] = len(rows)
+
+    store.run_write(write)
     return report
 
 

@@ -9,10 +9,10 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kdcvg.config import StoreConfig
 from kdcvg.errors import QueryError, StoreError
@@ -20,7 +20,10 @@ from kdcvg.graph.queries import ANALYST, NamedQuery, list_queries, load_query
 from kdcvg.graph.schema import NODES, RELATIONSHIPS
 from kdcvg.graph.server import CURATOR, EMBEDDED_DATABASE, EmbeddedServer, disk_note
 
+# bolt: one server; neo4j: routing (a cluster or Aura: reads to followers, writes to
+# the leader). +s: TLS with a CA-signed certificate; +ssc: TLS, self-signed accepted.
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+T = TypeVar("T")
 # Who a store connects as: the curator (the tool's own reads and writes) or the
 # analyst (`graph cypher|query|queries|stats`: reads only, enforced by the server).
 ROLES = (CURATOR, ANALYST)
@@ -114,6 +117,11 @@ class Store:
         self.server = server
         self.owns_server = owns_server
         self._analyst_driver = analyst_driver
+        # Every session of this store shares one bookmark manager: on a cluster, a read
+        # that follows a write of the same command waits for a follower that has it.
+        import neo4j
+
+        self.bookmarks = neo4j.GraphDatabase.bookmark_manager()
 
     def _analyst(self) -> Any:
         """The analyst surface's connection (opened on first use)."""
@@ -130,7 +138,7 @@ class Store:
     def _session(self, read: bool = False) -> Any:
         from neo4j import READ_ACCESS, WRITE_ACCESS
 
-        return self.driver.session(database=self.database,
+        return self.driver.session(database=self.database, bookmark_manager=self.bookmarks,
                                    default_access_mode=READ_ACCESS if read else WRITE_ACCESS)
 
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
@@ -147,13 +155,40 @@ class Store:
             raise _translate(e, f"query {name}") from e
 
     def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Run the named query in its own write transaction."""
-        with self.transaction() as tx:
-            return tx.run_named(name, **params)
+        """Run the named query in its own write transaction (see `run_write`)."""
+        return self.run_write(lambda tx: tx.run_named(name, **params))
+
+    def run_write(self, work: Callable[[Tx], T]) -> T:
+        """Run `work(tx)` in one WRITE transaction managed by the driver; returns its result.
+
+        The transaction is committed when `work` returns and rolled back if it raises,
+        so the graph gets all of it or none. On a transient error (a deadlock or
+        concurrent change, a cluster electing a new leader) the driver rolls back and
+        calls `work` again from the start, for up to 30 s (its
+        `max_transaction_retry_time`); `work` must therefore only write through `tx`
+        (a progress callback may count a retried chunk twice). On a routing URI
+        (`neo4j://`) the transaction goes to the cluster's leader.
+
+        Raises:
+            StoreError, QueryError: the server refused or failed; nothing was written.
+        """
+        try:
+            with self._session() as session:
+                result: T = session.execute_write(lambda tx: work(Tx(tx, self.flavor)))
+                return result
+        except (QueryError, StoreError):
+            raise
+        except Exception as e:
+            from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
+            if isinstance(e, Neo4jError | ServiceUnavailable):
+                raise _translate(e, "write" + self._full_disk_note()) from e
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """An explicit write transaction: committed when the block ends, rolled back if it
+        raises. Not retried on transient errors: kdcvg's own writes use `run_write`."""
         try:
             with self._session() as session:
                 tx = session.begin_transaction()
@@ -222,22 +257,20 @@ class Store:
         """
         from neo4j import READ_ACCESS
 
+        def read(tx: Any) -> list[dict[str, Any]]:
+            if self.flavor == "neo4j":
+                _check_neo4j_plan(tx, text, params or {}, what)
+            return [dict(r) for r in tx.run(text, params or {})]
+
         try:
-            with self._analyst().session(database=self.database,
+            with self._analyst().session(database=self.database, bookmark_manager=self.bookmarks,
                                          default_access_mode=READ_ACCESS) as session:
-                tx = session.begin_transaction()
-                try:
-                    if self.flavor == "neo4j":
-                        _check_neo4j_plan(tx, text, params or {}, what)
-                    rows = [dict(r) for r in tx.run(text, params or {})]
-                    # Committed, not rolled back: ArcadeDB checks the update right of
-                    # records changed inside a transaction when it commits, and a rollback
-                    # would hide a write instead of having the server refuse it.
-                    tx.commit()
-                    return rows
-                finally:
-                    if not tx.closed():
-                        tx.rollback()
+                # A managed READ transaction: routed to a follower on a cluster, retried
+                # on transient errors, and committed, not rolled back: ArcadeDB checks the
+                # update right of records changed inside a transaction when it commits,
+                # and a rollback would hide a write instead of having the server refuse it.
+                rows: list[dict[str, Any]] = session.execute_read(read)
+                return rows
         except (QueryError, StoreError):
             raise
         except Exception as e:
@@ -245,18 +278,20 @@ class Store:
 
     def init_schema(self) -> None:
         """Create constraints and vector indexes when missing (idempotent)."""
-        with self.transaction() as tx:
-            for statement in load_query("schema_constraints", self.flavor).statements:
-                tx.run_text(statement)
+        def run_all(name: str) -> Callable[[Tx], None]:
+            def work(tx: Tx) -> None:
+                for statement in load_query(name, self.flavor).statements:
+                    tx.run_text(statement)
+            return work
+
+        self.run_write(run_all("schema_constraints"))
         if self.flavor == "embedded":
             # ArcadeDB's Cypher has no CREATE VECTOR INDEX: its API makes them in-process;
             # a served ArcadeDB (`kdcvg graph serve`) made them when it started.
             if self.server is not None:
                 self.server.ensure_vector_indexes(self.database)
         else:
-            with self.transaction() as tx:
-                for statement in load_query("schema_vector_indexes", self.flavor).statements:
-                    tx.run_text(statement)
+            self.run_write(run_all("schema_vector_indexes"))
 
     def stats(self) -> dict[str, Any]:
         """Counts per label and relationship type, and embedding coverage per label."""
@@ -319,6 +354,43 @@ def _check_neo4j_plan(tx: Any, text: str, params: dict[str, Any], what: str) -> 
                              f"is not one of {', '.join(NEO4J_ANALYST_PROCEDURES)}")
 
 
+def check_uri(uri: str) -> None:
+    """Refuse a server URI that is not `scheme://host[:port][?routing context]`.
+
+    The driver accepts more (a path, a port that is not a number) and fails later with
+    a vaguer message, or not at all. Credentials never go in the URI: messages print it.
+
+    Raises:
+        StoreError: naming what is wrong (the URI is printed without any user info).
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    shown = (parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+             if "@" in parts.netloc else uri)
+    if parts.scheme not in BOLT_SCHEMES or "://" not in uri:
+        raise StoreError(f"{shown} is not a Bolt URI; expected bolt://host:7687, or "
+                         f"neo4j+s://host:7687 for a cluster or Aura (schemes: "
+                         f"{', '.join(BOLT_SCHEMES)})")
+    if "@" in parts.netloc:
+        raise StoreError(f"{shown} holds a user name or password; give them in NEO4J_USER "
+                         "and NEO4J_PASSWORD instead")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = 0
+    if port == 0:
+        raise StoreError(f"{shown}: the port is not a number from 1 to 65535")
+    if not parts.hostname:
+        raise StoreError(f"{shown} names no host; expected {parts.scheme}://host:7687")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise StoreError(f"{shown}: a Bolt URI has no path or fragment; name the database "
+                         "in NEO4J_DATABASE")
+    if parts.query and not parts.scheme.startswith("neo4j"):
+        raise StoreError(f"{shown}: a routing context (?{parts.query}) needs a routing scheme "
+                         f"(neo4j://, neo4j+s://), not {parts.scheme}://")
+
+
 def connect(config: StoreConfig, role: str = CURATOR) -> Store:
     """Open a store: start the embedded server, or reach the Neo4j server, and check it answers.
 
@@ -339,10 +411,7 @@ def connect(config: StoreConfig, role: str = CURATOR) -> Store:
     else:
         uri, auth = config.neo4j_uri, (config.user, config.password)
         database, flavor = config.database, "neo4j"
-        scheme = uri.partition("://")[0]
-        if scheme not in BOLT_SCHEMES:
-            raise StoreError(f"{uri} is not a Bolt URI; expected bolt://host:7687 "
-                             f"(schemes: {', '.join(BOLT_SCHEMES)})")
+        check_uri(uri)
     try:
         driver = neo4j.GraphDatabase.driver(uri, auth=auth)
         driver.verify_connectivity()
@@ -353,6 +422,14 @@ def connect(config: StoreConfig, role: str = CURATOR) -> Store:
             server.stop()
         if isinstance(e, ValueError):
             raise StoreError(f"{uri} is not a valid Bolt URI ({e}); expected bolt://host:7687") from e
+        from neo4j.exceptions import ServiceUnavailable
+
+        scheme = uri.partition("://")[0]
+        if isinstance(e, ServiceUnavailable) and "+s" in scheme:
+            reason = " ".join(str(e).split())  # the driver's message may span lines
+            raise StoreError(f"connect to {uri}: graph server unreachable ({reason}); {scheme}:// "
+                             f"asks for TLS: does the server accept it? (plain "
+                             f"{scheme.partition('+')[0]}:// connects without)") from e
         raise _translate(e, f"connect to {uri}") from e
     return Store(driver, database, flavor, server, owns_server=server is not None, home=config.home,
                  analyst_driver=driver if role == ANALYST else None)

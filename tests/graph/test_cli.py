@@ -158,3 +158,28 @@ def test_params_share_the_option_parser():
                          ("x={\"a\": 1}", "got dict")]:
         with pytest.raises(typer.BadParameter, match=message):
             _parse_params([bad])
+
+
+def test_commands_take_a_routing_uri(graph_server, monkeypatch):
+    """`neo4j://` (a cluster's routing scheme) for curators and analysts alike; the embedded
+    ArcadeDB answers the driver's routing request with itself."""
+    graph_server.database("routed")
+    monkeypatch.setenv("NEO4J_USER", "root")
+    monkeypatch.setenv("NEO4J_PASSWORD", graph_server.password)
+    monkeypatch.setenv("NEO4J_DATABASE", "routed")
+    uri = graph_server.uri.replace("bolt://", "neo4j://")
+    result = runner.invoke(app, ["graph", "ingest", str(ROOT / "examples" / "ackb.jsonl"),
+                                 str(ROOT / "examples" / "products.csv"), "--neo4j", uri])
+    assert result.exit_code == 0, result.output
+    assert "merged 1 Product, 1 Category, 2 SellingPoint" in result.output
+    stats = runner.invoke(app, ["graph", "stats", "--json", "--neo4j", uri])
+    assert json.loads(stats.output)["nodes"]["Product"] == {"nodes": 3, "with_embedding": 3}
+    gaps = runner.invoke(app, ["graph", "query", "coverage_gaps", "--json", "--neo4j", uri])
+    assert [r["selling_point"] for r in json.loads(gaps.output)] == ["sp-cold-brew-2"]
+
+
+def test_a_malformed_server_uri_is_one_line():
+    result = runner.invoke(app, ["graph", "stats", "--neo4j", "bolt://db:7687?policy=eu"])
+    assert result.exit_code == 1
+    assert result.output == ("error: bolt://db:7687?policy=eu: a routing context (?policy=eu) "
+                             "needs a routing scheme (neo4j://, neo4j+s://), not bolt://\n")

@@ -94,3 +94,171 @@ def test_neo4j_plan_check_refuses_writes_and_file_reads():
         _check_neo4j_plan(tx("r", ("LoadCSV@neo4j", "line")), "LOAD CSV", {}, "cypher")
     with pytest.raises(QueryError, match="procedure 'apoc.load.json' is not one of"):
         _check_neo4j_plan(tx("r", ("ProcedureCall@neo4j", "apoc.load.json($url)")), "CALL", {}, "cypher")
+
+
+# Access modes and routing: what a Neo4j cluster relies on, checked against the real
+# driver's session API over Bolt to the embedded ArcadeDB (which answers routing
+# requests too). A Neo4j cluster itself cannot be installed here; see docs/scale.md.
+
+def _spy_sessions(monkeypatch) -> list[str]:
+    """Record every session and transaction the driver opens, by API; the calls go through."""
+    import neo4j
+
+    calls: list[str] = []
+    for name in ("execute_read", "execute_write", "begin_transaction", "run"):
+        original = getattr(neo4j.Session, name)
+
+        def spy(self, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(neo4j.Session, name, spy)
+    original_session = neo4j.Driver.session
+
+    def session(self, **config):
+        calls.append(f"session {'shared' if config.get('bookmark_manager') else 'own'} bookmarks")
+        return original_session(self, **config)
+
+    monkeypatch.setattr(neo4j.Driver, "session", session)
+    return calls
+
+
+def test_reads_are_managed_read_transactions_and_writes_managed_write_ones(store, monkeypatch):
+    from kdcvg.graph.ingest import write_batch
+    from kdcvg.graph.records import IngestBatch
+
+    calls = _spy_sessions(monkeypatch)
+    surfaces = {
+        "query": lambda: store.query("label_counts"),
+        "cypher": lambda: store.cypher("MATCH (p:Product) RETURN count(p) AS n"),
+        "analyst_query": lambda: store.analyst_query("coverage_gaps"),
+        "stats": store.stats,
+        "write": lambda: store.write("ingest_merge_product",
+                                     rows=[{"key": "p1", "props": {"name": "A"}, "created_at": "t"}]),
+        "init_schema": store.init_schema,
+    }
+    used = {}
+    for name, call in surfaces.items():
+        calls.clear()
+        call()
+        used[name] = sorted(set(calls) - {"session shared bookmarks"})
+        assert "session own bookmarks" not in calls  # reads see this store's earlier writes
+    batch = IngestBatch()
+    batch.add_node("Product", {"id": "p2", "name": "B"})
+    batch.add_link("IN_CATEGORY", "p2", "Drinks")
+    batch.add_node("Category", {"name": "Drinks"})
+    calls.clear()
+    write_batch(store, batch, embedder=None)
+    used["write_batch"] = sorted(set(calls) - {"session shared bookmarks"})
+    assert "session own bookmarks" not in calls and "session shared bookmarks" in calls
+    assert used == {"query": ["execute_read"], "cypher": ["execute_read"],
+                    "analyst_query": ["execute_read"], "stats": ["execute_read"],
+                    "write": ["execute_write"], "init_schema": ["execute_write"],
+                    "write_batch": ["execute_read", "execute_write"]}  # reads to validate
+    assert calls.count("execute_write") == 1  # the whole batch in one transaction
+    assert {r["id"] for r in store.cypher("MATCH (p:Product) RETURN p.id AS id")} == {"p1", "p2"}
+
+
+def test_a_transient_conflict_is_retried_from_the_start(store):
+    store.write("ingest_merge_product", rows=[{"key": "p1", "props": {"name": "A", "n": 0},
+                                               "created_at": "t"}])
+    attempts = []
+    with store.driver.session(database=store.database) as session:
+        other = session.begin_transaction()  # another curator's, open meanwhile
+
+        def work(tx):
+            attempts.append(len(attempts) + 1)
+            tx.run_text("MATCH (p:Product {id: 'p1'}) SET p.n = p.n + 10")
+            if len(attempts) == 1:  # the other curator changes the same node, commits first
+                other.run("MATCH (p:Product {id: 'p1'}) SET p.n = p.n + 1").consume()
+                other.commit()
+            return len(attempts)
+
+        # ArcadeDB refuses the first commit (Neo.TransientError.Transaction.DeadlockDetected:
+        # concurrent change to the same record); the driver rolls back and runs `work` again
+        assert store.run_write(work) == 2
+    assert store.cypher("MATCH (p:Product {id: 'p1'}) RETURN p.n AS n") == [{"n": 11}]
+
+
+def test_a_failed_write_leaves_the_graph_as_it_was(store):
+    def work(tx):
+        tx.run_named("ingest_merge_product", rows=[{"key": "p1", "props": {"name": "A"},
+                                                    "created_at": "t"}])
+        tx.run_text("CREATE (:Product {id: 'p1', name: 'dup'})")  # violates the constraint
+
+    from kdcvg.errors import StoreError
+
+    with pytest.raises(StoreError, match="^write: constraint violated"):
+        store.run_write(work)
+    assert store.cypher("MATCH (p:Product) RETURN count(p) AS n") == [{"n": 0}]
+
+
+def test_routing_uris_reach_the_server(graph_server, store):
+    from kdcvg.config import StoreConfig
+    from kdcvg.graph.store import open_store
+
+    port = graph_server.uri.rsplit(":", 1)[1]
+    for uri in (f"neo4j://127.0.0.1:{port}", f"neo4j://localhost:{port}?policy=eu"):
+        config = StoreConfig(neo4j_uri=uri, user="root", password=graph_server.password,
+                             database=store.database)
+        with open_store(config) as routed:
+            routed.write("ingest_merge_product", rows=[{"key": "p-routed", "props": {"name": "R"},
+                                                        "created_at": "t"}])
+            assert routed.query("label_counts")[0]["label"] == "Product"
+            assert routed.cypher("MATCH (p:Product) RETURN p.id AS id") == [{"id": "p-routed"}]
+
+
+@pytest.mark.parametrize("uri", [
+    "bolt://db.example.com:7687", "bolt+s://db.example.com", "bolt+ssc://10.0.0.5:7687",
+    "neo4j://core1.example.com:7687", "neo4j+s://abcd1234.databases.neo4j.io",
+    "neo4j+ssc://[::1]:7687", "neo4j://lb.example.com:7687?policy=europe&region=west",
+])
+def test_bolt_and_routing_uris_are_accepted(uri):
+    from kdcvg.graph.store import check_uri
+
+    check_uri(uri)  # accepted: connecting is the driver's part
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("http://localhost:7474", "http://localhost:7474 is not a Bolt URI; expected "
+     "bolt://host:7687, or neo4j+s://host:7687 for a cluster or Aura (schemes: bolt, bolt+s, "
+     "bolt+ssc, neo4j, neo4j+s, neo4j+ssc)"),
+    ("neo4j:/db.example.com", "neo4j:/db.example.com is not a Bolt URI; expected "
+     "bolt://host:7687, or neo4j+s://host:7687 for a cluster or Aura (schemes: bolt, bolt+s, "
+     "bolt+ssc, neo4j, neo4j+s, neo4j+ssc)"),
+    ("neo4j://", "neo4j:// names no host; expected neo4j://host:7687"),
+    ("bolt://db:seven", "bolt://db:seven: the port is not a number from 1 to 65535"),
+    ("bolt://db:70000", "bolt://db:70000: the port is not a number from 1 to 65535"),
+    ("neo4j+s://neo4j:s3cret@db:7687", "neo4j+s://***@db:7687 holds a user name or password; "
+     "give them in NEO4J_USER and NEO4J_PASSWORD instead"),
+    ("bolt://db:7687/ackb", "bolt://db:7687/ackb: a Bolt URI has no path or fragment; name the "
+     "database in NEO4J_DATABASE"),
+    ("bolt://db:7687?policy=eu", "bolt://db:7687?policy=eu: a routing context (?policy=eu) "
+     "needs a routing scheme (neo4j://, neo4j+s://), not bolt://"),
+])
+def test_bad_uris_are_refused_in_one_line(uri, message):
+    from kdcvg.config import StoreConfig
+    from kdcvg.errors import StoreError
+    from kdcvg.graph.store import connect
+
+    with pytest.raises(StoreError) as refused:
+        connect(StoreConfig(neo4j_uri=uri, password="s3cret"))
+    assert str(refused.value) == message
+    assert "s3cret" not in str(refused.value)
+
+
+def test_tls_schemes_on_a_server_without_tls_say_so(graph_server):
+    from kdcvg.config import StoreConfig
+    from kdcvg.errors import StoreError
+    from kdcvg.graph.store import connect
+
+    port = graph_server.uri.rsplit(":", 1)[1]
+    for scheme in ("neo4j+s", "bolt+s", "neo4j+ssc"):  # the embedded server speaks no TLS
+        with pytest.raises(StoreError) as no_tls:
+            connect(StoreConfig(neo4j_uri=f"{scheme}://127.0.0.1:{port}", user="root",
+                                password=graph_server.password))
+        line = str(no_tls.value)
+        assert line.startswith(f"connect to {scheme}://127.0.0.1:{port}: graph server unreachable (")
+        assert line.endswith(f"); {scheme}:// asks for TLS: does the server accept it? (plain "
+                             f"{scheme.partition('+')[0]}:// connects without)")
+        assert "\n" not in line
