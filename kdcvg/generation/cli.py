@@ -6,6 +6,7 @@ print; library errors (`KdcvgError`) become one line on stderr and exit 1.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -140,19 +141,20 @@ def ad(
                 options=parse_options(option, model))
     frame_size = check_before_start(job, out, size)  # before the ~5 s server start
     server = running_server(db, neo4j)
-    if server is not None:
-        record = remote_job(server, "ad", {
-            "product": product, "selling_points": list(job.selling_points), "format": format,
-            "duration": duration, "seed": seed, "backend": backend, "size": size,
-            "options": dict(job.options), "references": references, "strict": strict,
-            "out": str(Path(out).absolute()),
-            "clip_model": str(clip_model.absolute()) if clip_model else None})["record"]
-    else:
-        with store_from_options(db, neo4j) as store, Progress(
+    with ExitStack() as stack:
+        bar = stack.enter_context(Progress(
             TextColumn("[bold]rendering"), BarColumn(),
-            TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), transient=True,
-        ) as bar:
-            task = bar.add_task("frames", total=None)
+            TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), transient=True))
+        task = bar.add_task("frames", total=None)
+        if server is not None:
+            record = remote_job(server, "ad", {
+                "product": product, "selling_points": list(job.selling_points),
+                "format": format, "duration": duration, "seed": seed, "backend": backend,
+                "size": size, "options": dict(job.options), "references": references,
+                "strict": strict, "out": str(Path(out).absolute()),
+                "clip_model": str(clip_model.absolute()) if clip_model else None})["record"]
+        else:
+            store = stack.enter_context(store_from_options(db, neo4j))
             record = generate_ad(
                 store, job, out, source=_source(references, store, strict), size=frame_size,
                 clip_model=clip_model,
@@ -198,19 +200,21 @@ def batch(
 
     total = len(parse_jobs(jobs)[0])
     server = running_server(db, neo4j)
-    if server is not None:
-        result = remote_job(server, "batch", {
-            "jobs_file": str(jobs.absolute()), "out": str(Path(out).absolute()),
-            "workers": workers, "skip_bad": skip_bad, "references": references,
-            "strict": strict, "clip_model": str(clip_model.absolute()) if clip_model else None})
-        summary = BatchSummary(jobs=result["jobs"], stopped=result["stopped"])
-    else:
-        console = Console(stderr=True)
-        with store_from_options(db, neo4j) as store, Progress(
+    console = Console(stderr=True)
+    with ExitStack() as stack:
+        bar = stack.enter_context(Progress(
             TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"), console=console, transient=True,
-        ) as bar:
-            task = bar.add_task("jobs", total=total, last="")
+            TextColumn("{task.fields[last]}"), console=console, transient=True))
+        task = bar.add_task("jobs", total=total, last="")
+        if server is not None:
+            result = remote_job(server, "batch", {
+                "jobs_file": str(jobs.absolute()), "out": str(Path(out).absolute()),
+                "workers": workers, "skip_bad": skip_bad, "references": references,
+                "strict": strict,
+                "clip_model": str(clip_model.absolute()) if clip_model else None})
+            summary = BatchSummary(jobs=result["jobs"], stopped=result["stopped"])
+        else:
+            store = stack.enter_context(store_from_options(db, neo4j))
 
             def hook(job_id: str, state: str, detail: str) -> None:
                 if state in ("done", "failed", "skipped"):
