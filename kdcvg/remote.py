@@ -72,6 +72,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def http_client(timeout: float = CALL_TIMEOUT_S, **settings: Any) -> Any:
+    """An `httpx.Client` whose connections send at once (TCP_NODELAY).
+
+    Without it a request's headers and body leave in two segments, and the second waits
+    for the server's delayed acknowledgement of the first: about 40 ms a request.
+    """
+    import socket
+
+    import httpx
+
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    return httpx.Client(transport=transport, timeout=timeout, **settings)
+
+
 @dataclass(frozen=True)
 class Server:
     """A running `kdcvg serve` for this store.
@@ -97,11 +111,12 @@ class Server:
         import httpx
 
         try:
-            response = httpx.request(
-                method, self.url + path, params=params, timeout=timeout,
-                content=None if body is None else json.dumps(body, allow_nan=False),
-                headers={"Authorization": f"Bearer {self.token}",
-                         "Content-Type": "application/json"})
+            with http_client(timeout) as client:
+                response = client.request(
+                    method, self.url + path, params=params,
+                    content=None if body is None else json.dumps(body, allow_nan=False),
+                    headers={"Authorization": f"Bearer {self.token}",
+                             "Content-Type": "application/json"})
         except httpx.HTTPError as e:
             raise RemoteError(f"the kdcvg server at {self.url} (pid {self.pid}) did not answer "
                               f"({type(e).__name__}: {e}); stop it or try again") from e
