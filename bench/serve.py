@@ -65,15 +65,32 @@ def demo_batch() -> Any:
     return batch
 
 
-def synthetic_batch(n_clip: int, n_sp: int) -> Any:
-    """`bench/retrieval.py`'s synthetic graph as an ingest batch (its vectors as embeddings)."""
+NODES_PER_WRITE = 500  # rows carrying 384 floats each: one Bolt message stays small
+
+
+def synthetic_batches(n_clip: int, n_sp: int) -> list[Any]:
+    """`bench/retrieval.py`'s synthetic graph as ingest batches (its vectors as embeddings):
+    the nodes in slices of `NODES_PER_WRITE`, then every link."""
     from kdcvg.graph.records import IngestBatch
 
     sys.path.insert(0, str(BENCH))
     from retrieval import synthetic
 
     data, ids = synthetic(n_clip, n_sp)
-    batch = IngestBatch()
+    batches = [IngestBatch()]
+
+    class Slices:
+        """Adds nodes to the current batch, starting a new one every NODES_PER_WRITE rows."""
+
+        count = 0
+
+        def add_node(self, label: str, row: dict[str, Any]) -> None:
+            if self.count and self.count % NODES_PER_WRITE == 0:
+                batches.append(IngestBatch())
+            batches[-1].add_node(label, row)
+            self.count += 1
+
+    batch: Any = Slices()
 
     def vec(nt: str, i: int) -> list[float]:
         return [float(x) for x in data[nt].x[i]]
@@ -99,13 +116,15 @@ def synthetic_batch(n_clip: int, n_sp: int) -> Any:
             ("clip", "expresses", "selling_point"): "EXPRESSES",
             ("clip", "has_motion", "motion_pattern"): "HAS_MOTION",
             ("selling_point", "suggests", "motion_pattern"): "SUGGESTS"}
+    batch = IngestBatch()
+    batches.append(batch)
     for (src, _, dst), rel in rels.items():
         ei = data[src, _, dst].edge_index.tolist()
         props = ({"weight": 1.0, "source": "curated"} if rel == "EXPRESSES"
                  else {"score": 1.0, "source": "curated"} if rel == "HAS_MOTION" else None)
         for s, d in sorted(set(zip(ei[0], ei[1], strict=True))):
             batch.add_link(rel, ids[src][s], ids[dst][d], props)
-    return batch
+    return batches
 
 
 def build(folder: Path, clips: int) -> tuple[list[str], list[tuple[str, str]]]:
@@ -117,10 +136,11 @@ def build(folder: Path, clips: int) -> tuple[list[str], list[tuple[str, str]]]:
     from kdcvg.retrieval.pipeline import train_sar
 
     config = resolve_store(db=folder / "ackb")
-    batch = demo_batch() if clips == 0 else synthetic_batch(clips, max(clips // 5, 40))
+    batches = [demo_batch()] if clips == 0 else synthetic_batches(clips, max(clips // 5, 40))
     started = time.perf_counter()
     with open_store(config) as store:
-        write_batch(store, batch, default_embedder())
+        for batch in batches:
+            write_batch(store, batch, default_embedder())
         t = time.perf_counter()
         print(f"graph written in {t - started:.1f} s", flush=True)
         train_sar(store, config.home, epochs=3 if clips else 8, ppo_steps=64, seed=0)
@@ -158,10 +178,11 @@ def floor(folder: Path, texts: list[str]) -> list[float]:
     return out
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "KDCVG_JVM_HEAP": os.environ.get("KDCVG_JVM_HEAP", "1g")}
     proc = subprocess.Popen([sys.executable, "-m", "kdcvg.cli", "serve", "--db",
-                             str(folder / "ackb"), "--port", "0"], env=env,
+                             str(folder / "ackb"), "--port", "0", "--threads", str(threads)],
+                            env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -290,19 +311,25 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--cli-runs", type=int, default=5)
     parser.add_argument("--mixed-seconds", type=float, default=20.0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch/FAISS threads, in-process and in the server")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     results: dict[str, Any] = {"graph": "demo" if args.clips == 0 else f"{args.clips} clips",
-                               "cpus": os.cpu_count()}
+                               "cpus": os.cpu_count(), "threads": args.threads,
+                               "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="kdcvg-bench-serve-") as tmp:
         folder = Path(tmp)
+        from kdcvg.serve.cli import set_threads
+
         known, pairs = build(folder, args.clips)
+        set_threads(args.threads)
         texts = queries(known, 200)
         took = floor(folder, texts)
         results["in_process_floor"] = {"p50_ms": round(statistics.median(took) * 1000, 2),
                                        "p99_ms": round(float(np.percentile(took, 99)) * 1000, 2)}
         print("in-process floor:", results["in_process_floor"], flush=True)
-        proc, url, token = start_server(folder)
+        proc, url, token = start_server(folder, args.threads)
         try:
             load(url, texts, 2, 10)  # warm the connection pool and caches
             results["http"] = []

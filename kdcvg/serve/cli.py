@@ -44,6 +44,16 @@ def _url(host: str, sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def set_threads(threads: int) -> None:
+    """Torch and FAISS threads of this process: the server answers one retrieval at a time,
+    and OpenMP's spin-waiting threads crawl on a shared machine (docs/benchmarks.md)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
 def serve(
     db: DbOption = None,
     neo4j: Neo4jOption = None,
@@ -52,6 +62,8 @@ def serve(
                     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535,
                                       help="TCP port (0: any free port).")] = DEFAULT_PORT,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=256,
+                                         help="Torch/FAISS threads for retrieval.")] = 1,
 ) -> None:
     """Serve the store over HTTP with everything warm: the JSON API (/docs) and the web page (/).
 
@@ -74,6 +86,7 @@ def serve(
     from kdcvg.serve.state import Service, load_or_create_token
 
     config = store_config(db, neo4j)
+    set_threads(threads)
     sock = _bind(host, port)  # before the store starts: a taken port fails at once
     try:
         with open_store(config) as store:

@@ -106,6 +106,28 @@ def test_retrieve_json_is_the_same_but_for_wall_time(trained, server):
     assert a == b and a["hits"][0]["clip_id"] == "clip-edge-knife-slice"
 
 
+def test_a_forwarded_retrieve_imports_nothing_heavy(trained, server):
+    """The forwarding path loads typer and httpx, not torch, numpy or the graph driver."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.serve.kit import REPO
+
+    env = {**os.environ, **trained.env, "PYTHONPATH": str(REPO)}
+    env.pop("KDCVG_NO_SERVER", None)
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "kdcvg.cli", "sar",
+                           "retrieve", KNIFE, "--k", "3", *trained.args],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1. " in done.stdout and "kdcvg: sent to the running server" in done.stderr
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "httpx" in imported
+    assert not imported & {"torch", "numpy", "neo4j", "torch_geometric", "sentence_transformers",
+                           "jpype", "fastapi", "uvicorn"}
+
+
 def test_curation_through_the_server_is_written_and_retrieval_reloads(trained, server):
     body = {"text": KNIFE, "product": "edge-knife", "k": 33}
     headers = {"Authorization": f"Bearer {server.token}"}
