@@ -88,6 +88,7 @@ class Service:
         self._outside_at = 0.0
         self._jobs: JobQueue | None = None
         self.search_lock = threading.Lock()  # one retrieval at a time (torch, MiniLM)
+        self._rebuild = threading.Lock()  # one retriever rebuild at a time
 
     def token_matches(self, presented: str | None) -> bool:
         """Whether `presented` is the write token (compared in constant time)."""
@@ -136,6 +137,7 @@ class Service:
             return ()
         now = time.monotonic()
         if now - self._outside_at >= self.outside_check_s:
+            self._outside_at = now  # one request asks; the others use the last answer
             counts = [(r["label"], r["nodes"]) for r in self.store.query("label_counts")]
             counts += [(r["type"], r["relationships"])
                        for r in self.store.query("relationship_counts")]
@@ -145,15 +147,37 @@ class Service:
     def retriever(self) -> SarRetriever:
         """The SAR retriever for the current graph and model, rebuilt when either changed.
 
+        One request rebuilds at a time, and the writes are never held up by it: the first
+        request after a change rebuilds (so a client that writes, then reads, sees its
+        write), while requests arriving during that rebuild are answered from the last
+        snapshot. Writes made during a rebuild are picked up by the next request.
+
         Raises:
             RetrievalError: no trained model, or one stale for this graph.
         """
         from kdcvg.retrieval.retrieve import SarRetriever
 
+        current = self._retriever
+        if current is not None and self._built_for == self._key():
+            return current
+        if current is None:
+            self._rebuild.acquire()  # nothing to answer from yet: wait for the first build
+        elif not self._rebuild.acquire(blocking=False):
+            return current  # another request is rebuilding: the last snapshot answers
+        try:
+            key = self._key()  # read before loading: a write during the load shows next time
+            if self._retriever is not None and self._built_for == key:
+                return self._retriever
+            embedder = self._retriever.embedder if self._retriever is not None else None
+            built = SarRetriever.load(self.store, self.home, embedder=embedder)
+            with self._lock:
+                self._retriever, self._built_for = built, key
+            return built
+        finally:
+            self._rebuild.release()
+
+    def _key(self) -> tuple[Any, ...]:
+        """What the retriever was built from: writes seen, model and feedback files, counts."""
         with self._lock:
-            key = (self._writes, self._files_stamp(), self._outside_stamp())
-            if self._retriever is None or key != self._built_for:
-                embedder = self._retriever.embedder if self._retriever is not None else None
-                self._retriever = SarRetriever.load(self.store, self.home, embedder=embedder)
-                self._built_for = key
-            return self._retriever
+            writes = self._writes
+        return (writes, self._files_stamp(), self._outside_stamp())
