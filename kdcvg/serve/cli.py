@@ -49,7 +49,14 @@ def _url(host: str, sock: socket.socket) -> str:
 
 def set_threads(threads: int) -> None:
     """Torch and FAISS threads of this process: the server answers one retrieval at a time,
-    and OpenMP's spin-waiting threads crawl on a shared machine (docs/benchmarks.md)."""
+    and OpenMP's spin-waiting threads crawl on a shared machine (docs/benchmarks.md).
+
+    `OMP_NUM_THREADS` too, set before torch and FAISS load OpenMP: `omp_set_num_threads`
+    holds for the calling thread only, and requests run on the server's worker threads.
+    """
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     import faiss
     import torch
 
