@@ -112,6 +112,10 @@ _SUB_APPS = [
 ]
 for _module, _attr, _name in _SUB_APPS:
     app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
+# single commands: (module, function, command name)
+_COMMANDS = [("kdcvg.serve.cli", "serve", "serve")]
+for _module, _attr, _name in _COMMANDS:
+    app.command(_name)(getattr(importlib.import_module(_module), _attr))
 
 
 def main() -> None:

@@ -56,3 +56,15 @@ class NoReferenceError(GenerationError):
         super().__init__(message)
         self.selling_point_id = selling_point_id
         self.text = text
+
+
+class NotFoundError(KdcvgError):
+    """An id names nothing: a job, a clip, a query, a file (the API answers 404)."""
+
+
+class ConflictError(KdcvgError):
+    """The request clashes with work under way, e.g. a second job on one folder (409)."""
+
+
+class BusyError(KdcvgError):
+    """The server cannot take more work now, e.g. its job queue is full (503)."""

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kdcvg"
 LAYERS = ("root", "media", "graph", "retrieval", "generation", "demo", "serve", "cli")
 RANK = {name: i for i, name in enumerate(LAYERS)}
 ROOT_MODULES = {"__init__", "errors", "types", "config", "devices", "validation", "jsonl",
-                "cli_options", "interrupts"}  # kdcvg/<name>.py
+                "cli_options", "interrupts", "remote"}  # kdcvg/<name>.py
 _MODULE_STRING = re.compile(r"kdcvg(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")
 
 

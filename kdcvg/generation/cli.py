@@ -6,17 +6,20 @@ print; library errors (`KdcvgError`) become one line on stderr and exit 1.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kdcvg.cli_options import id_option, parse_pairs, text_option
+from kdcvg.errors import GenerationError
 from kdcvg.generation.diffusion.cli import distill_app
-from kdcvg.graph.cli_common import DbOption, Neo4jOption
+from kdcvg.graph.cli_common import DbOption, Neo4jOption, running_server, store_from_options
 
 if TYPE_CHECKING:
     from kdcvg.graph.store import GraphReader
+    from kdcvg.remote import Server
 
 generate_app = typer.Typer(
     help="Generate ad videos from the knowledge base: one ad, a batch, a report.",
@@ -57,43 +60,40 @@ def parse_options(pairs: list[str] | None, model: str | None = None) -> dict[str
 
 
 def check_before_start(job: Any, out: Path, size: str | None) -> tuple[int, int] | None:
-    """Every check `generate ad` can make without the graph, before the server starts.
+    """Every check `generate ad` can make without the graph (`pipeline.check_ad`)."""
+    from kdcvg.generation.pipeline import check_ad
 
-    Returns:
-        The frame size (None: the format's default).
-
-    Raises:
-        GenerationError: a bad job field, output path, size or backend option.
-    """
-    from kdcvg.generation import outputs
-    from kdcvg.generation.pipeline import check_job, output_size, parse_size
-
-    check_job(job)
-    outputs.check_output(out)
-    frame_size = parse_size(size) if size else None
-    output_size(job, frame_size)
-    if job.backend == "compose":
-        from kdcvg.generation.compose import ComposeSettings
-
-        ComposeSettings.from_options(dict(job.options))
-    elif job.backend == "diffusers":
-        from kdcvg.generation.diffusion.backend import parse_options as parse_mkr_options
-
-        parse_mkr_options(job.options)
-    return frame_size
+    return check_ad(job, out, size)
 
 
 def _source(name: str, store: GraphReader, strict: bool = False) -> Any:
-    from kdcvg.generation.fallback import FallbackReferences
-    from kdcvg.generation.references import reference_source
+    from kdcvg.generation.fallback import source_for
 
-    if name in ("curated", "auto"):
-        from kdcvg.graph.embeddings import default_embedder
+    return source_for(name, store, strict)
 
-        source = reference_source(name, store, embedder_factory=default_embedder)
-    else:
-        source = reference_source(name, store)
-    return FallbackReferences(source, store, strict=strict)
+
+def remote_job(server: Server, kind: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Run a generation job (`ad` or `batch`) on a running server; its result.
+
+    Raises:
+        RemoteError: the server refused the job, the job failed (its one-line error), or
+            the server stopped before it finished.
+    """
+    from kdcvg.remote import RemoteError
+
+    job = server.call("POST", f"/api/jobs/{kind}", request)
+    while job["state"] in ("queued", "running"):
+        previous = job
+        job = server.call("GET", f"/api/jobs/{job['id']}", params={"wait": 2})
+        if job["state"] == "queued" and previous["state"] == "running":
+            break  # the server is stopping: it went back to the queue
+    if job["state"] == "failed" and job.get("result") is None:
+        raise RemoteError(job["error"])
+    if job["state"] not in ("done", "failed"):
+        raise RemoteError(f"the kdcvg server at {server.url} stopped before job {job['id']} "
+                          "finished; what was done is kept: run the command again")
+    result: dict[str, Any] = job["result"]
+    return result
 
 
 def fallback_lines(record: dict[str, Any]) -> list[str]:
@@ -136,22 +136,31 @@ def ad(
 
     from kdcvg.generation.base import AdJob
     from kdcvg.generation.pipeline import generate_ad
-    from kdcvg.graph.cli_common import store_from_options
 
     job = AdJob(product_id=product, selling_points=tuple(selling_point), format=format,
                 duration_s=duration, seed=seed, backend=backend,
                 options=parse_options(option, model))
     frame_size = check_before_start(job, out, size)  # before the ~5 s server start
-    with store_from_options(db, neo4j) as store, Progress(
-        TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(), transient=True,
-    ) as bar:
+    server = running_server(db, neo4j)
+    with ExitStack() as stack:
+        bar = stack.enter_context(Progress(
+            TextColumn("[bold]rendering"), BarColumn(),
+            TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), transient=True))
         task = bar.add_task("frames", total=None)
-        record = generate_ad(
-            store, job, out, source=_source(references, store, strict), size=frame_size,
-            clip_model=clip_model,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        if server is not None:
+            record = remote_job(server, "ad", {
+                "product": product, "selling_points": list(job.selling_points),
+                "format": format, "duration": duration, "seed": seed, "backend": backend,
+                "size": size, "options": dict(job.options), "references": references,
+                "strict": strict, "out": str(Path(out).absolute()),
+                "clip_model": str(clip_model.absolute()) if clip_model else None})["record"]
+        else:
+            store = stack.enter_context(store_from_options(db, neo4j))
+            record = generate_ad(
+                store, job, out, source=_source(references, store, strict), size=frame_size,
+                clip_model=clip_model,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     m = record["metrics"]
     typer.echo(f"wrote {out} ({record['output']['size'][0]}x{record['output']['size'][1]}, "
                f"{record['output']['duration_s']} s) with {Path(out).with_suffix('.jpg').name} "
@@ -223,26 +232,40 @@ def batch(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from kdcvg.generation.batch import parse_jobs, run_batch
-    from kdcvg.graph.cli_common import store_from_options
+    from kdcvg.generation.batch import BatchSummary, parse_jobs, run_batch
 
     total = len(parse_jobs(jobs)[0])
+    server = running_server(db, neo4j)
+    if server is not None and ray_settings is not None:
+        # the server runs jobs on its own queue; a Ray run needs this process as its driver
+        raise GenerationError("--ray drives the batch from this process, but `kdcvg serve` "
+                              "holds this store; stop the server, or drop --ray to send the "
+                              "batch to it")
     console = Console(stderr=True)
-    with store_from_options(db, neo4j) as store, Progress(
-        TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"), console=console, transient=True,
-    ) as bar:
+    with ExitStack() as stack:
+        bar = stack.enter_context(Progress(
+            TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"), console=console, transient=True))
         task = bar.add_task("jobs", total=total, last="")
+        if server is not None:
+            result = remote_job(server, "batch", {
+                "jobs_file": str(jobs.absolute()), "out": str(Path(out).absolute()),
+                "workers": workers or 1, "skip_bad": skip_bad, "references": references,
+                "strict": strict,
+                "clip_model": str(clip_model.absolute()) if clip_model else None})
+            summary = BatchSummary(jobs=result["jobs"], stopped=result["stopped"])
+        else:
+            store = stack.enter_context(store_from_options(db, neo4j))
 
-        def hook(job_id: str, state: str, detail: str) -> None:
-            if state in ("done", "failed", "skipped"):
-                bar.advance(task)
-            bar.update(task, last=f"{job_id}: {state}")
+            def hook(job_id: str, state: str, detail: str) -> None:
+                if state in ("done", "failed", "skipped"):
+                    bar.advance(task)
+                bar.update(task, last=f"{job_id}: {state}")
 
-        summary = run_batch(store, jobs, out, workers=workers or 1, skip_bad=skip_bad,
-                            clip_model=str(clip_model) if clip_model else None,
-                            source=_source(references, store, strict), progress=hook,
-                            ray=ray_settings)
+            summary = run_batch(store, jobs, out, workers=workers or 1, skip_bad=skip_bad,
+                                clip_model=str(clip_model) if clip_model else None,
+                                source=_source(references, store, strict), progress=hook,
+                                ray=ray_settings)
     table = Table(title=f"{jobs.name} -> {out}")
     for column in ("row", "job", "state", "detail"):
         table.add_column(column)

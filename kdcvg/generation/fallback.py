@@ -17,13 +17,16 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kdcvg.errors import NoReferenceError
 from kdcvg.generation.references import ReferenceSource
 from kdcvg.retrieval.scenes import ProductInfo, Reference, Scene
+
+if TYPE_CHECKING:
+    from kdcvg.graph.store import GraphReader
 
 PALETTE_SIZE = 3  # colours taken from the product's photos
 PALETTE_SAMPLE = 96  # photos are scaled to this side before their colours are counted
@@ -147,3 +150,19 @@ class FallbackReferences:
             why = "the product has no photos"
         return Scene(text, sp_id, (), suggested, "text", f"{reason}; {why}: a designed text scene",
                      brand_palette([str(r["uri"]) for r in photos]))
+
+
+def source_for(name: str, store: GraphReader, strict: bool = False) -> FallbackReferences:
+    """The reference source `name` (sar, curated, auto) wrapped in the fallbacks.
+
+    `kdcvg generate ad|batch` and `kdcvg serve`'s generation jobs both use it.
+    """
+    from kdcvg.generation.references import reference_source
+
+    if name in ("curated", "auto"):
+        from kdcvg.graph.embeddings import default_embedder
+
+        source = reference_source(name, store, embedder_factory=default_embedder)
+    else:
+        source = reference_source(name, store)
+    return FallbackReferences(source, store, strict=strict)

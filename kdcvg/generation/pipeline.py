@@ -245,3 +245,30 @@ def generate_ad(
     if on_prepared is not None:
         on_prepared(prepared)
     return render_job(prepared, out, size=size, clip_model=clip_model, progress=progress)
+
+
+def check_ad(job: AdJob, out: str | Path, size: str | None) -> tuple[int, int] | None:
+    """Every check one ad allows without the graph: job fields, output path, size, options.
+
+    `kdcvg generate ad` runs it before the graph server starts; `kdcvg serve` before it
+    queues the job.
+
+    Returns:
+        The frame size (None: the format's default).
+
+    Raises:
+        GenerationError: a bad job field, output path, size or backend option.
+    """
+    check_job(job)
+    outputs.check_output(out)
+    frame_size = parse_size(size) if size else None
+    output_size(job, frame_size)
+    if job.backend == "compose":
+        from kdcvg.generation.compose import ComposeSettings
+
+        ComposeSettings.from_options(dict(job.options))
+    elif job.backend == "diffusers":
+        from kdcvg.generation.diffusion.backend import parse_options as parse_mkr_options
+
+        parse_mkr_options(job.options)
+    return frame_size

@@ -15,7 +15,14 @@ import typer
 
 from kdcvg.cli_options import parse_pairs
 from kdcvg.errors import ValidationError
-from kdcvg.graph.cli_common import DbOption, JsonOption, Neo4jOption, store_config, store_from_options
+from kdcvg.graph.cli_common import (
+    DbOption,
+    JsonOption,
+    Neo4jOption,
+    running_server,
+    store_config,
+    store_from_options,
+)
 from kdcvg.graph.queries import ANALYST
 
 graph_app = typer.Typer(help="Curate and query the knowledge graph (ACKB).", no_args_is_help=True)
@@ -134,8 +141,12 @@ def init(db: DbOption = None, neo4j: Neo4jOption = None) -> None:
 @graph_app.command()
 def stats(db: DbOption = None, neo4j: Neo4jOption = None, as_json: JsonOption = False) -> None:
     """Counts per label and relationship type, and embedding coverage (as the analyst)."""
-    with store_from_options(db, neo4j, ANALYST) as store:
-        result = store.stats()
+    server = running_server(db, neo4j)
+    if server is not None:
+        result = server.call("GET", "/api/stats")
+    else:
+        with store_from_options(db, neo4j, ANALYST) as store:
+            result = store.stats()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -166,16 +177,16 @@ def query(
 ) -> None:
     """Run a named analyst query (see `graph queries`) as the read-only analyst and print its rows."""
     out = output_format(fmt, as_json)
-    from kdcvg.errors import QueryError
-    from kdcvg.graph.store import load_analyst_query
+    from kdcvg.graph.store import check_analyst_params
 
     params = _parse_params(param)
-    named = load_analyst_query(name)
-    missing = [p for p in named.params if p not in params]
-    if missing:
-        raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
-    with store_from_options(db, neo4j, ANALYST) as store:
-        rows = store.analyst_query(name, **params)
+    check_analyst_params(name, params)
+    server = running_server(db, neo4j)
+    if server is not None:
+        rows = server.call("POST", f"/api/queries/{name}", {"params": params})["rows"]
+    else:
+        with store_from_options(db, neo4j, ANALYST) as store:
+            rows = store.analyst_query(name, **params)
     print_rows(rows, out, name)
 
 
@@ -188,8 +199,13 @@ def cypher(
 ) -> None:
     """Run ad-hoc Cypher as the read-only analyst (the server refuses writes and file reads)."""
     out = output_format(fmt, as_json)
-    with store_from_options(db, neo4j, ANALYST) as store:
-        rows = store.cypher(text, _parse_params(param))
+    params = _parse_params(param)
+    server = running_server(db, neo4j)
+    if server is not None:
+        rows = server.call("POST", "/api/cypher", {"text": text, "params": params})["rows"]
+    else:
+        with store_from_options(db, neo4j, ANALYST) as store:
+            rows = store.cypher(text, params)
     print_rows(rows, out)
 
 
@@ -307,14 +323,20 @@ def add_selling_point(
     db: DbOption = None, neo4j: Neo4jOption = None,
 ) -> None:
     """Add a selling point to a product; near-duplicates of its existing ones are refused."""
-    from kdcvg.graph.curate import add_selling_point as add
-    from kdcvg.graph.embeddings import default_embedder
+    server = running_server(db, neo4j)
+    if server is not None:
+        added = server.call("POST", "/api/selling-points", {
+            "product": product, "text": text, "force": force, "threshold": threshold})
+    else:
+        from kdcvg.graph.curate import add_selling_point as add
+        from kdcvg.graph.embeddings import default_embedder
 
-    with store_from_options(db, neo4j) as store:
-        added = add(store, default_embedder(), product, text, force=force,
-                    threshold=threshold)
-    near = f" (nearest: {added.nearest}, cosine {added.similarity:.2f})" if added.nearest else ""
-    typer.echo(f"added {added.id}{near}")
+        with store_from_options(db, neo4j) as store:
+            added = add(store, default_embedder(), product, text, force=force,
+                        threshold=threshold).__dict__
+    near = (f" (nearest: {added['nearest']}, cosine {added['similarity']:.2f})"
+            if added["nearest"] else "")
+    typer.echo(f"added {added['id']}{near}")
 
 
 @graph_app.command()
@@ -325,10 +347,15 @@ def link(
     db: DbOption = None, neo4j: Neo4jOption = None,
 ) -> None:
     """Curate a link: this clip expresses this selling point (source: curated)."""
-    from kdcvg.graph.curate import link_clip
+    server = running_server(db, neo4j)
+    if server is not None:
+        server.call("POST", "/api/links", {"clip": clip, "selling_point": selling_point,
+                                           "weight": weight})
+    else:
+        from kdcvg.graph.curate import link_clip
 
-    with store_from_options(db, neo4j) as store:
-        link_clip(store, clip, selling_point, weight)
+        with store_from_options(db, neo4j) as store:
+            link_clip(store, clip, selling_point, weight)
     typer.echo(f"linked {clip} -[:EXPRESSES {{weight: {weight}, source: curated}}]-> {selling_point}")
 
 

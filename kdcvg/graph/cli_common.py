@@ -17,6 +17,7 @@ from kdcvg.graph.server import CURATOR, read_credentials
 
 if TYPE_CHECKING:
     from kdcvg.graph.store import Store
+    from kdcvg.remote import Server
 
 DbOption = Annotated[
     Path | None,
@@ -67,6 +68,19 @@ def store_from_options(db: Path | None, neo4j: str | None, role: str = CURATOR) 
 
     with open_store(store_config(db, neo4j, role), role=role) as store:
         yield store
+
+
+def running_server(db: Path | None, neo4j: str | None) -> Server | None:
+    """The `kdcvg serve` of the store the options select, when one runs (said on stderr).
+
+    Commands that can run on the server send their work there; see `kdcvg.remote`.
+    """
+    from kdcvg.remote import find_server
+
+    server = find_server(store_config(db, neo4j))
+    if server is not None:
+        server.note()
+    return server
 
 
 def process_wall_ms() -> float:

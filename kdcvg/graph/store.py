@@ -330,6 +330,19 @@ def load_analyst_query(name: str, flavor: str = "embedded") -> NamedQuery:
     return query
 
 
+def check_analyst_params(name: str, params: dict[str, Any]) -> NamedQuery:
+    """The analyst query `name`, when `params` gives every parameter it needs.
+
+    Raises:
+        QueryError: unknown or internal query, or a parameter missing.
+    """
+    named = load_analyst_query(name)
+    missing = [p for p in named.params if p not in params]
+    if missing:
+        raise QueryError(f"query {name} needs --param for: {', '.join(missing)}")
+    return named
+
+
 def _plan_operators(plan: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
     if plan:
         yield plan

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from kdcvg.graph.cli_common import (
     JsonOption,
     Neo4jOption,
     process_wall_ms,
+    running_server,
     store_config,
     store_from_options,
 )
@@ -90,26 +90,38 @@ def retrieve(
     --json adds `timing`: `retrieve_ms` (the ranking itself, model loaded) and `wall_ms`
     (the whole command, from process start: imports, server start, model load).
     """
-    from kdcvg.retrieval.retrieve import SarRetriever
+    server = running_server(db, neo4j)
+    if server is not None:
+        result = server.call("POST", "/api/retrieve", {"text": text, "product": product,
+                                                       "category": category, "k": k})
+    else:
+        from kdcvg.retrieval.retrieve import SarRetriever, result_dict
 
-    home = store_config(db, neo4j).home
-    with store_from_options(db, neo4j) as store:
-        retriever = SarRetriever.load(store, home)
-        started = time.perf_counter()
-        result = retriever.retrieve(text, product, category, k)
-        retrieve_ms = (time.perf_counter() - started) * 1000
+        home = store_config(db, neo4j).home
+        with store_from_options(db, neo4j) as store:
+            retriever = SarRetriever.load(store, home)
+            started = time.perf_counter()
+            found = retriever.retrieve(text, product, category, k)
+            retrieve_ms = (time.perf_counter() - started) * 1000
+        result = result_dict(found) | {"timing": {"retrieve_ms": round(retrieve_ms, 3)}}
+    print_retrieval(result, json_out)
+
+
+def print_retrieval(result: dict[str, Any], json_out: bool) -> None:
+    """Print a retrieval (`result_dict` plus `timing`), from this process or a server."""
     if json_out:
-        timing = {"retrieve_ms": round(retrieve_ms, 3), "wall_ms": round(process_wall_ms(), 1)}
-        typer.echo(json.dumps(asdict(result) | {"timing": timing}, indent=2))
+        result["timing"]["wall_ms"] = round(process_wall_ms(), 1)
+        typer.echo(json.dumps(result, indent=2))
         return
-    via = ", ".join(f"{n.node_type}:{n.key} ({n.weight:.2f})" for n in result.query_neighbours)
-    typer.echo(f"query: {result.query}" + (f"  [known {result.known_selling_point}]"
-                                            if result.known_selling_point else ""))
+    via = ", ".join(f"{n['node_type']}:{n['key']} ({n['weight']:.2f})"
+                    for n in result["query_neighbours"])
+    known = result["known_selling_point"]
+    typer.echo(f"query: {result['query']}" + (f"  [known {known}]" if known else ""))
     typer.echo(f"attends to: {via or '-'}")
-    for rank, h in enumerate(result.hits, 1):
-        motion = ", ".join(f"{n} {s:.2f}" for n, s in h.motion_patterns) or "-"
-        why = ", ".join(f"{n.key} ({n.weight:.2f})" for n in h.neighbours) or "-"
-        typer.echo(f"{rank:>3}. {h.score:7.3f}  {h.clip_id}  {h.caption}")
+    for rank, h in enumerate(result["hits"], 1):
+        motion = ", ".join(f"{n} {s:.2f}" for n, s in h["motion_patterns"]) or "-"
+        why = ", ".join(f"{n['key']} ({n['weight']:.2f})" for n in h["neighbours"]) or "-"
+        typer.echo(f"{rank:>3}. {h['score']:7.3f}  {h['clip_id']}  {h['caption']}")
         typer.echo(f"       motion: {motion}   linked: {why}")
 
 
@@ -123,17 +135,25 @@ def feedback(
 ) -> None:
     """Record user feedback: well-rated pairs count as links from the next `retrieve` on;
     the next `sar train` also learns from them (as links and as an RL reward)."""
-    from kdcvg.retrieval.feedback import append_feedback, read_feedback
-    from kdcvg.retrieval.model import sar_dir
+    from kdcvg.retrieval.feedback import read_feedback_text
 
-    home = store_config(db, neo4j).home
-    with store_from_options(db, neo4j) as store:
-        s: Any = store
-        clips = {r["clip"] for r in s.query("sar_clip_texts")}
-        sps = {r["selling_point"] for r in s.query("sar_selling_point_texts")}
-    rows = read_feedback(file, clips, sps)
-    path = append_feedback(sar_dir(home), rows)
-    typer.echo(f"recorded {len(rows)} feedback row(s) in {path}; `kdcvg sar retrieve` uses them "
+    text = read_feedback_text(file)
+    server = running_server(db, neo4j)
+    if server is not None:
+        answer = server.call("POST", "/api/feedback", {"name": str(file), "text": text})
+        recorded, path = answer["recorded"], answer["path"]
+    else:
+        from kdcvg.retrieval.feedback import append_feedback, parse_feedback
+        from kdcvg.retrieval.model import sar_dir
+
+        home = store_config(db, neo4j).home
+        with store_from_options(db, neo4j) as store:
+            s: Any = store
+            clips = {r["clip"] for r in s.query("sar_clip_texts")}
+            sps = {r["selling_point"] for r in s.query("sar_selling_point_texts")}
+        rows = parse_feedback(str(file), text, clips, sps)
+        recorded, path = len(rows), append_feedback(sar_dir(home), rows)
+    typer.echo(f"recorded {recorded} feedback row(s) in {path}; `kdcvg sar retrieve` uses them "
                "now, `kdcvg sar train` learns from them")
 
 

@@ -30,20 +30,32 @@ FIELDS = ("clip", "selling_point", "rating", "clicks", "impressions")
 MAX_COUNT = 1e15  # clicks and impressions: beyond any real campaign, far below float limits
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
-    """(line, row or the problem that line has) pairs of a feedback file, in line order.
+def read_feedback_text(path: Path) -> str:
+    """The text of a feedback file.
 
     Raises:
-        ValidationError: the file cannot be read, or a malformed CSV.
+        ValidationError: missing, unreadable, or not UTF-8.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise ValidationError([f"{path}: no such file"], "feedback file") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ValidationError([f"{path}: cannot read it as UTF-8 text ({e})"],
                               "feedback file") from e
-    if path.suffix.lower() == ".csv":
+
+
+def _rows(path: str, text: str) -> list[tuple[int, dict[str, Any] | str]]:
+    """(line, row or the problem that line has) pairs of a feedback file, in line order.
+
+    Args:
+        path: the file's name as the user gave it (messages name it; `.csv` reads as CSV).
+        text: its content.
+
+    Raises:
+        ValidationError: a malformed CSV.
+    """
+    if Path(path).suffix.lower() == ".csv":
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
             csv_rows = [(reader.line_num, row) for row in reader]
@@ -68,7 +80,15 @@ def _number(row: dict[str, Any], name: str, lo: float, hi: float) -> float | Non
 
 
 def read_feedback(path: Path, clips: set[str], selling_points: set[str]) -> list[dict[str, Any]]:
+    """Validated, normalised feedback rows of the file at `path`; see `parse_feedback`."""
+    return parse_feedback(str(path), read_feedback_text(path), clips, selling_points)
+
+
+def parse_feedback(path: str, text: str, clips: set[str], selling_points: set[str]
+                   ) -> list[dict[str, Any]]:
     """Validated, normalised feedback rows `{clip, selling_point, value, raw}`.
+
+    `path` names the file in messages (and `.csv` reads it as CSV); `text` is its content.
 
     Every row holds `clip` and `selling_point` (ids, by the id rule) and either `rating`
     or `clicks` and `impressions` (finite numbers); any other field is refused.
@@ -79,7 +99,7 @@ def read_feedback(path: Path, clips: set[str], selling_points: set[str]) -> list
     """
     problems: list[str] = []
     parsed: list[tuple[dict[str, Any], float | None, tuple[float, float] | None]] = []
-    for n, row in _rows(path):
+    for n, row in _rows(path, text):
         if isinstance(row, str):
             problems.append(row)
             continue

@@ -86,6 +86,13 @@ class GraphTexts:
         return [str(self.clips.get(k, {}).get("caption") or "") for k in keys]
 
 
+def result_dict(result: SarResult) -> dict[str, Any]:
+    """`result` as JSON-able data: what `kdcvg sar retrieve --json` and the server answer."""
+    from dataclasses import asdict
+
+    return asdict(result)
+
+
 def check_query(text: str) -> str:
     """The stripped query text.
 

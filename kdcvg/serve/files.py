@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kdcvg.errors import KdcvgError
+from kdcvg.errors import NotFoundError
 from kdcvg.media.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from kdcvg.validation import InputError, check_id, safe_child, shown
 
@@ -31,8 +31,8 @@ MEDIA_SUFFIXES = frozenset((*VIDEO_SUFFIXES, *IMAGE_SUFFIXES))
 AD_SUFFIXES = frozenset((".mp4", ".jpg", ".json", ".html"))  # what a batch folder holds
 
 
-class NotFound(KdcvgError):
-    """The id names nothing, or its file is not there."""
+class NotFound(NotFoundError):
+    """The id names nothing, or its file is not there (404 on the API and the page)."""
 
 
 def _clip_row(store: GraphReader, clip_id: str) -> dict[str, object]:

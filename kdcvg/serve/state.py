@@ -2,24 +2,33 @@
 
 Routes (`api.py`, `web.py`) reach it as `request.app.state.service`. Everything a
 request needs that is slow to build (the database connection, MiniLM, the model and
-its index) is built once here and rebuilt only when the graph or the model changed.
+its index) is built once here and rebuilt only when the graph or the model changed:
+a write through this server (`note_write`), new model files or feedback under
+`<home>/sar/`, or, on a Neo4j store that other processes may write, changed node or
+relationship counts (checked at most every `outside_check_s` seconds).
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kdcvg.graph.server import make_owner_only_folder
+from kdcvg.remote import TOKEN_NAME, store_identity
 
 if TYPE_CHECKING:
+    from kdcvg.config import StoreConfig
     from kdcvg.graph.store import Store
     from kdcvg.retrieval.retrieve import SarRetriever
+    from kdcvg.serve.jobs import JobQueue
 
-TOKEN_NAME = "serve.token"  # under the store folder, owner-only
+__all__ = ["ADS_NAME", "TOKEN_NAME", "Service", "load_or_create_token"]
+
 ADS_NAME = "ads"  # under the store folder: one batch output folder per generation job
+OUTSIDE_CHECK_S = 5.0  # how often a Neo4j store is asked whether others changed it
 
 
 def load_or_create_token(home: Path) -> str:
@@ -49,49 +58,126 @@ class Service:
         store: the open store (curator connection; its analyst surface for reads).
         token: the write token (`load_or_create_token`).
         public: bound to an interface other than loopback: every request needs the token.
+        config: how the store was selected (names it in `/api/health` and `serve.json`);
+            None: a store made by hand (tests), named by its database.
+        outside_check_s: on a Neo4j store, seconds between checks for writes made by
+            other processes (an embedded store's folder lock keeps them out).
+
+    Attributes:
+        identity: the store's name across processes (`kdcvg.remote.store_identity`).
+        jobs: the generation job queue (`kdcvg.serve.jobs.JobQueue`), made on first use.
     """
 
-    def __init__(self, store: Store, token: str, public: bool = False) -> None:
+    def __init__(self, store: Store, token: str, public: bool = False,
+                 config: StoreConfig | None = None,
+                 outside_check_s: float = OUTSIDE_CHECK_S) -> None:
         self.store = store
         self.home = store.home
         self.ads_root = store.home / ADS_NAME
         self.token = token
         self.public = public
+        self.identity = (store_identity(config) if config is not None
+                         else f"{store.flavor}:{store.database}")
+        self._watch_outside = config is not None and config.neo4j_uri is not None
+        self.outside_check_s = outside_check_s
         self._lock = threading.Lock()
         self._retriever: SarRetriever | None = None
         self._writes = 0  # bumped by every write made through this server
-        self._built_for: tuple[int, int] | None = None
+        self._built_for: tuple[Any, ...] | None = None
+        self._outside: tuple[Any, ...] = ()
+        self._outside_at = 0.0
+        self._jobs: JobQueue | None = None
+        self.search_lock = threading.Lock()  # one retrieval at a time (torch, MiniLM)
+        self._rebuild = threading.Lock()  # one retriever rebuild at a time
 
     def token_matches(self, presented: str | None) -> bool:
         """Whether `presented` is the write token (compared in constant time)."""
-        return presented is not None and secrets.compare_digest(presented, self.token)
+        return presented is not None and secrets.compare_digest(presented.encode(),
+                                                                self.token.encode())
 
     def note_write(self) -> None:
         """Record a write made through this server: the next retrieval sees the new graph."""
         with self._lock:
             self._writes += 1
 
-    def _model_stamp(self) -> int:
-        from kdcvg.retrieval.model import model_dir
+    @property
+    def jobs(self) -> JobQueue:
+        """The generation job queue; its worker thread starts on first use."""
+        from kdcvg.serve.jobs import JobQueue
 
-        weights = model_dir(self.home, "model")
-        try:
-            return max(p.stat().st_mtime_ns for p in weights.iterdir())
-        except (OSError, ValueError):
-            return 0
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = JobQueue(self)
+            return self._jobs
+
+    def close(self) -> None:
+        """Stop the job queue: the running job finishes its current ad, the rest stay queued."""
+        with self._lock:
+            jobs, self._jobs = self._jobs, None
+        if jobs is not None:
+            jobs.stop()
+
+    def _files_stamp(self) -> tuple[int, ...]:
+        """Modification times of the model's config and weights and of the feedback file."""
+        from kdcvg.retrieval.feedback import FEEDBACK_NAME
+        from kdcvg.retrieval.model import CONFIG_NAME, WEIGHTS_NAME, model_dir, sar_dir
+
+        folder = model_dir(self.home, "model")
+        stamps = []
+        for path in (folder / CONFIG_NAME, folder / WEIGHTS_NAME, sar_dir(self.home) / FEEDBACK_NAME):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    def _outside_stamp(self) -> tuple[Any, ...]:
+        """Node and relationship counts of a Neo4j store, asked at most every few seconds."""
+        if not self._watch_outside:
+            return ()
+        now = time.monotonic()
+        if now - self._outside_at >= self.outside_check_s:
+            self._outside_at = now  # one request asks; the others use the last answer
+            counts = [(r["label"], r["nodes"]) for r in self.store.query("label_counts")]
+            counts += [(r["type"], r["relationships"])
+                       for r in self.store.query("relationship_counts")]
+            self._outside, self._outside_at = tuple(counts), now
+        return self._outside
 
     def retriever(self) -> SarRetriever:
         """The SAR retriever for the current graph and model, rebuilt when either changed.
+
+        One request rebuilds at a time, and the writes are never held up by it: the first
+        request after a change rebuilds (so a client that writes, then reads, sees its
+        write), while requests arriving during that rebuild are answered from the last
+        snapshot. Writes made during a rebuild are picked up by the next request.
 
         Raises:
             RetrievalError: no trained model, or one stale for this graph.
         """
         from kdcvg.retrieval.retrieve import SarRetriever
 
+        current = self._retriever
+        if current is not None and self._built_for == self._key():
+            return current
+        if current is None:
+            self._rebuild.acquire()  # nothing to answer from yet: wait for the first build
+        elif not self._rebuild.acquire(blocking=False):
+            return current  # another request is rebuilding: the last snapshot answers
+        try:
+            key = self._key()  # read before loading: a write during the load shows next time
+            if self._retriever is not None and self._built_for == key:
+                return self._retriever
+            embedder = self._retriever.embedder if self._retriever is not None else None
+            built = SarRetriever.load(self.store, self.home, embedder=embedder)
+            with self._lock:
+                self._retriever, self._built_for = built, key
+            return built
+        finally:
+            self._rebuild.release()
+
+    def _key(self) -> tuple[Any, ...]:
+        """What the retriever was built from: writes seen, model and feedback files, counts."""
         with self._lock:
-            key = (self._writes, self._model_stamp())
-            if self._retriever is None or key != self._built_for:
-                embedder = self._retriever.embedder if self._retriever is not None else None
-                self._retriever = SarRetriever.load(self.store, self.home, embedder=embedder)
-                self._built_for = key
-            return self._retriever
+            writes = self._writes
+        return (writes, self._files_stamp(), self._outside_stamp())

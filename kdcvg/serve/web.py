@@ -86,7 +86,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
     return HTMLResponse(page, status, headers=PAGE_HEADERS)
 
 
-def _locked(request: Request) -> HTMLResponse | None:
+def locked(request: Request) -> HTMLResponse | None:
     """On a public server without the token: the token form (401), else None."""
     if _service(request).public and not _has_token(request):
         return _render(request, "token.html", 401, next=request.url.path,
@@ -148,8 +148,8 @@ def _neighbour_view(n: Any) -> dict[str, str]:
 @router.get("/")
 def search_page(request: Request, q: str = "", product: str = "", k: str = "") -> Response:
     """Ranked clips for a selling point; a product alone lists its selling points."""
-    if (locked := _locked(request)) is not None:
-        return locked
+    if (gate := locked(request)) is not None:
+        return gate
     store = _service(request).store
     context: dict[str, Any] = {"q": q, "product": product, "k": k or str(DEFAULT_K),
                                "products": store.analyst_query("products"), "result": None,
@@ -171,8 +171,8 @@ def search_page(request: Request, q: str = "", product: str = "", k: str = "") -
 @router.get("/gaps")
 def gaps_page(request: Request, linked: str = "", to: str = "") -> Response:
     """The coverage gaps, each with SAR's suggested clips and a link button."""
-    if (locked := _locked(request)) is not None:
-        return locked
+    if (gate := locked(request)) is not None:
+        return gate
     service = _service(request)
     gaps = service.store.analyst_query("coverage_gaps")
     retriever, note = None, None
@@ -247,8 +247,8 @@ def queries_page(request: Request) -> Response:
     """Every named analyst query as a form."""
     from kdcvg.graph.store import analyst_queries
 
-    if (locked := _locked(request)) is not None:
-        return locked
+    if (gate := locked(request)) is not None:
+        return gate
     return _render(request, "queries.html", queries=analyst_queries())
 
 
@@ -261,8 +261,8 @@ def query_page(request: Request, name: str) -> Response:
     from kdcvg.errors import QueryError
     from kdcvg.graph.store import analyst_queries, load_analyst_query
 
-    if (locked := _locked(request)) is not None:
-        return locked
+    if (gate := locked(request)) is not None:
+        return gate
     context: dict[str, Any] = {"queries": analyst_queries(), "name": name, "values": {},
                                "columns": [], "rows": None}
     try:
@@ -300,8 +300,8 @@ def _cell(value: Any) -> str:
 @router.get("/ads")
 def ads_page(request: Request) -> Response:
     """The generated ads, one section per batch folder, with links to their files."""
-    if (locked := _locked(request)) is not None:
-        return locked
+    if (gate := locked(request)) is not None:
+        return gate
     batches = [_batch_view(folder) for folder in files.ad_folders(_service(request).ads_root)]
     return _render(request, "ads.html", batches=batches,
                    ads_root=str(_service(request).ads_root))
@@ -346,8 +346,8 @@ def _mapping(value: Any) -> dict[str, Any]:
 def _send(request: Request, find: Any, *args: Any, headers: dict[str, str] | None = None
           ) -> Response:
     """A file the `files` checks allow; a refusal is 403, a missing file 404 (one line)."""
-    if (locked := _locked(request)) is not None:
-        return locked
+    if (gate := locked(request)) is not None:
+        return gate
     try:
         path = find(*args)
     except files.NotFound as e:

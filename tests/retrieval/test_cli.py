@@ -7,28 +7,13 @@ from typing import Any
 
 import pytest
 from conftest import EXAMPLES
+from graphs import load_demo
 from typer.testing import CliRunner
 
 from kdcvg.cli import app
 from kdcvg.demo import catalog as cat
 
 runner = CliRunner()
-
-
-def _load_demo(store: Any, embedder: Any) -> None:
-    from kdcvg.demo.build import catalogue_batch
-    from kdcvg.graph.ingest import write_batch
-
-    batch = catalogue_batch()
-    for c in cat.DEMO_CLIPS:
-        batch.add_node("Clip", {"id": c.id, "uri": f"clips/{c.id}.mp4", "caption": c.caption,
-                                "product": c.product})
-        batch.add_link("SHOWS", c.id, c.product)
-        for sp, w in c.expresses:
-            batch.add_link("EXPRESSES", c.id, sp, {"weight": w, "source": "curated"})
-        for m in (c.motion, *c.creative):
-            batch.add_link("HAS_MOTION", c.id, m, {"score": 1.0, "source": "curated"})
-    write_batch(store, batch, embedder)
 
 
 def _add_still(cli_env: list[str], folder: Any) -> None:
@@ -50,7 +35,7 @@ def _add_still(cli_env: list[str], folder: Any) -> None:
 
 @pytest.mark.slow
 def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
-    _load_demo(store, embedder)
+    load_demo(store, embedder)
     _add_still(cli_env, tmp_path / "photos")
     out = runner.invoke(app, ["sar", "retrieve", "crunchy chips", *cli_env])
     assert out.exit_code == 1
@@ -138,7 +123,7 @@ def test_training_refuses_an_empty_graph(store, cli_env, tmp_path):
 def test_graph_texts_name_each_selling_points_product(store, embedder):
     from kdcvg.retrieval.retrieve import GraphTexts
 
-    _load_demo(store, embedder)
+    load_demo(store, embedder)
     texts = GraphTexts.from_store(store)
     assert {k: v["product"] for k, v in texts.selling_points.items()} == {
         s.id: s.product for s in cat.SELLING_POINTS}
