@@ -268,7 +268,9 @@ def build_env(model: SCGAT, inputs: GraphInputs, captions: list[str], config: Rl
               "curated": curated_table(cand, train_sp, links)}
     relevance = combine(tables, config.rewards)
     tables["feedback"] = feedback_table(cand, train_sp, feedback, clip_prior)
-    reward = mix(relevance, tables["feedback"], config.feedback_weight)
+    # without any feedback the reward is relevance alone, as it always was
+    given = bool(feedback) or (clip_prior is not None and bool(clip_prior.any()))
+    reward = mix(relevance, tables["feedback"], config.feedback_weight if given else 0.0)
     env = SarPickEnv(train_sp, cand, features.astype(np.float32), reward,
                      inputs.x["selling_point"].shape[0], inputs.x["clip"].shape[0],
                      min(config.slate, config.candidates))

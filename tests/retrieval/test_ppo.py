@@ -160,3 +160,14 @@ def test_rl_with_feedback_weight_one_moves_the_ranking_toward_well_rated_clips(
     assert supervised.prior_weight == 0.0 and final.prior_weight > 0.0
     assert metrics["feedback_after"] > metrics["feedback_before"]
     assert well_rated_in_top5(final) >= well_rated_in_top5(supervised) + 0.1
+
+
+def test_feedback_term_is_theta_times_unit_times_the_clip_prior():
+    from kdcvg.retrieval.ppo import FeedbackTerm
+
+    term = FeedbackTerm(np.array([0.5, -0.25, 0.0], dtype=np.float32), unit=4.0, theta=0.5,
+                        gain=10.0)
+    rows = torch.tensor([[0, 1], [2, -1]])
+    assert term(rows).tolist() == [[1.0, -0.5], [0.0, 0.0]]  # padding (-1) adds nothing
+    assert term.weight == pytest.approx(2.0)  # what retrieval multiplies the prior by
+    assert [p.shape for p in term.parameters()] == [torch.Size([])]  # one learned scalar
