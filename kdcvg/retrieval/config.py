@@ -14,7 +14,7 @@ from kdcvg.errors import RetrievalError
 ConvKind = Literal["transformer", "gatv2"]
 RlKind = Literal["ppo", "reinforce", "none"]
 REWARD_SOURCES = ("cider", "curated", "feedback")
-FEEDBACK_WEIGHT = 0.5  # RlConfig.feedback_weight's default (docs/sar.md, "Feedback on real ads")
+FEEDBACK_WEIGHT = 0.0  # the RL stage leaves the feedback term alone (docs/sar.md, "Feedback on real ads")
 SAMPLE_ABOVE = 20_000  # nodes; both stages run SC-GAT on sampled subgraphs above it
 FANOUT = 10
 
@@ -137,7 +137,9 @@ class RlConfig:
             (`rewards.mix`); also the mix the kept update is chosen by.
         prior_weight: the clip feedback prior's weight in the score (`prior.py`), in units
             of the candidates' score spread per spread of the prior (`ppo.FeedbackTerm`):
-            where the RL stage starts from, and the weight itself with `algo="none"`.
+            the weight itself with `algo="none"` or `feedback_weight` 0, where the RL
+            stage starts from otherwise. The default was chosen on pitt-dev's ratings
+            (docs/sar.md, "Feedback on real ads").
         prior_gain: the RL stage learns the feedback term's weight this many times as fast
             as the score head (`ppo.FeedbackTerm`).
         prior_shrink: pseudo-count shrinking a clip's mean feedback toward the mean over
@@ -178,7 +180,7 @@ class RlConfig:
     n_epochs: int = 4
     rewards: dict[str, float] = field(default_factory=lambda: {"cider": 0.5, "curated": 1.0})
     feedback_weight: float = FEEDBACK_WEIGHT
-    prior_weight: float = 0.0
+    prior_weight: float = 0.5
     prior_gain: float = 10.0
     prior_shrink: float = 5.0
     seed: int = 0

@@ -330,7 +330,7 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     train_sp = sorted(set(train_sp) | ({s for _, s in (feedback or {})} - set(val_sp)))
     feedback = feedback or {}
     clip_prior = np.zeros(inputs.x["clip"].shape[0], dtype=np.float32) if prior is None else prior
-    unit = prior_unit(model, inputs, train_sp, hidden, config.candidates, clip_prior)
+    unit = linked_prior_unit(model, inputs, config, clip_prior)
     term = FeedbackTerm(clip_prior, unit, config.prior_weight, config.prior_gain)
     clip_reward = prior_reward(clip_prior)
     env, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)
@@ -338,6 +338,8 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     pos_val = [pos[s] for s in val_sp]
     # with no feedback at all the stage optimises relevance alone, as it always did
     weight = config.feedback_weight if (feedback or clip_prior.any()) else 0.0
+    # without a feedback reward the term keeps its set weight (the feature, `prior_weight`)
+    term.raw.requires_grad_(weight > 0.0)
 
     def objectives() -> dict[str, float]:
         """Validation loss, relevance (MRR) and feedback (mean of the top 5), the term in."""
@@ -510,6 +512,13 @@ def fixed_prior_weight(model: SCGAT, inputs: GraphInputs, config: RlConfig,
     nobody rated a clip."""
     if prior is None or not prior.any() or config.prior_weight == 0.0:
         return 0.0
+    return config.prior_weight * linked_prior_unit(model, inputs, config, prior)
+
+
+def linked_prior_unit(model: SCGAT, inputs: GraphInputs, config: RlConfig, prior: np.ndarray
+                      ) -> float:
+    """`prior_unit` over every linked selling point, links in view: the one unit both the
+    RL stage and `fixed_prior_weight` use, so that theta means the same in both."""
     sps = sorted(positives(inputs))
     hidden = torch.zeros(inputs.x["selling_point"].shape[0], dtype=torch.bool)
-    return config.prior_weight * prior_unit(model, inputs, sps, hidden, config.candidates, prior)
+    return prior_unit(model, inputs, sps, hidden, config.candidates, prior)
