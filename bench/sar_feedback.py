@@ -9,7 +9,8 @@ queries are never fed. Then per seed:
 - per weight w of `--feedback-weights`: `kdcvg sar train --from-supervised --feedback-weight w`,
   the RL stage alone, refining that same supervised model with the mixed reward;
 - the feature alternative, no RL: the supervised scores plus theta x the clips' feedback
-  prior (`kdcvg.retrieval.prior`), theta in `ppo.FeedbackTerm` units, chosen per query
+  prior (`kdcvg.retrieval.prior`), theta in `ppo.FeedbackTerm` units (the unit
+  `ppo.linked_prior_unit`, as `sar train` uses it), chosen per query
   fold on the other k-1 folds as the largest theta of `THETAS` whose nDCG@10 there is
   at least 98% of the supervised stage's, and scored on the held-out fold.
 
@@ -110,10 +111,9 @@ def evaluate(db: Path, homes: dict, seeds: list[int], weights: list[float], quer
     from kdcvg.graph.embeddings import default_embedder
     from kdcvg.graph.store import ANALYST, open_store
     from kdcvg.retrieval import evaluate as ev
-    from kdcvg.retrieval.ppo import prior_unit
+    from kdcvg.retrieval.ppo import linked_prior_unit
     from kdcvg.retrieval.prior import stored_prior
     from kdcvg.retrieval.retrieve import SarRetriever
-    from kdcvg.retrieval.train import positives
 
     emb = default_embedder()
     qs = [ev.EvalQuery(q["id"], q["text"]) for q in queries]
@@ -138,9 +138,7 @@ def evaluate(db: Path, homes: dict, seeds: list[int], weights: list[float], quer
             # the feature: supervised scores + theta x unit x prior, every theta
             keys = sup.inputs.keys["clip"]
             prior = stored_prior(home / "sar", keys, sup.model.config.rl.prior_shrink)
-            hidden = torch.zeros(sup.inputs.x["selling_point"].shape[0], dtype=torch.bool)
-            unit = prior_unit(sup.model.encoder, sup.inputs, sorted(positives(sup.inputs)), hidden,
-                              sup.model.config.rl.candidates, prior)
+            unit = linked_prior_unit(sup.model.encoder, sup.inputs, sup.model.config.rl, prior)
             vec, _, _ = sup.query_vectors([q.text for q in qs], [None] * len(qs))
             with torch.no_grad():
                 clip_vec = sup.model.encoder.clip_vectors(sup.context).numpy()
