@@ -111,8 +111,13 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
                      + "".join(f"{c},1\n" for c in ranked[:3]))
     out = runner.invoke(app, ["sar", "feedback", str(whole), *cli_env])
     assert out.exit_code == 0 and "recorded 6 feedback row(s)" in out.output
-    out = runner.invoke(app, ["sar", "train", *cli_env, "--from-supervised", "--feedback-weight",
-                              "1", "--ppo-steps", "64", "--force", "--json"])
+    # the pair rated above became a link: the saved supervised model is of another graph
+    out = runner.invoke(app, ["sar", "train", *cli_env, "--from-supervised"])
+    assert out.exit_code == 1
+    assert ("error: the saved supervised model was trained on another version of the graph; "
+            "train it again (without --from-supervised)") in out.output
+    out = runner.invoke(app, ["sar", "train", *cli_env, "--epochs", "8", "--feedback-weight", "1",
+                              "--ppo-steps", "64", "--force", "--json"])
     assert out.exit_code == 0, out.output
     trained = json.loads(out.output)
     objectives = trained["objectives"]
