@@ -27,8 +27,12 @@ on the remaining one. The paired sign-flip test (`sar_quality.paired_p`) compare
 with the best baseline (highest mean nDCG@10 of dense, bm25 and hybrid) and with the
 stage before RL, over (seed, query) pairs, for each measure.
 
+With `--ratings` (issue 17, section 3) the bench measures what user feedback adds
+instead (`ratings()`, docs/sar.md "Feedback on real ads").
+
 Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/sar_real.py [--data DIR] [--seeds 0,1,2]
      [--folds 5] [--limit N] [--rl ppo|reinforce|none] [--steps 512] [--epochs 60]
+     [--ratings [--feedback-weights 0,0.25,0.5,0.75,1] [--held-out-raters N]]
 """
 
 from __future__ import annotations
@@ -182,6 +186,12 @@ def main() -> None:
     parser.add_argument("--rl", default="ppo")
     parser.add_argument("--steps", type=int, default=512, help="RL environment steps")
     parser.add_argument("--epochs", type=int, default=None, help="supervised epochs (max)")
+    parser.add_argument("--ratings", action="store_true",
+                        help="feed effectiveness.jsonl through `sar feedback`; sweep "
+                        "--feedback-weight (ratings())")
+    parser.add_argument("--feedback-weights", default="0,0.25,0.5,0.75,1")
+    parser.add_argument("--held-out-raters", type=int, default=0,
+                        help="keep each ad's last N ratings out of the feedback (honest measure)")
     args = parser.parse_args()
     missing = [f for f in FILES if not (args.data / f).is_file()]
     if missing:
@@ -190,6 +200,11 @@ def main() -> None:
                  "beside the repository, never in it)")
     seeds = [int(s) for s in args.seeds.split(",")]
     clips, sps, queries, qrels = read_set(args.data, args.limit)
+    if args.ratings:
+        from sar_feedback import ratings
+
+        ratings(args, seeds, clips, sps, queries, qrels)
+        return
     print(f"set: {len(clips)} clips, {len(sps)} selling points, {len(queries)} queries, "
           f"{sum(map(len, qrels.values()))} judgements", flush=True)
     with tempfile.TemporaryDirectory(prefix="sar-real-") as tmp:

@@ -19,7 +19,17 @@ from kdcvg.graph.cli_common import (
     store_config,
     store_from_options,
 )
-from kdcvg.retrieval.config import RlConfig, TrainConfig
+from kdcvg.retrieval.config import RlConfig, TrainConfig, check_feedback_weight
+
+
+def _feedback_weight(value: float) -> float:
+    from kdcvg.errors import RetrievalError
+
+    try:
+        return check_feedback_weight(value)
+    except RetrievalError as e:
+        raise typer.BadParameter(str(e)) from e
+
 
 sar_app = typer.Typer(help="SAR: retrieve the clips that express a selling point.",
                       no_args_is_help=True)
@@ -34,15 +44,24 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of split, batches, weights, rollouts.")
                     ] = TrainConfig.seed,
     rl: Annotated[str, typer.Option(help="RL stage: ppo, reinforce or none.")] = RlConfig.algo,
+    feedback_weight: Annotated[float, typer.Option(
+        help="RL reward = (1 - w) x relevance + w x user feedback (`sar feedback`), w in 0-1.",
+        callback=_feedback_weight)] = RlConfig.feedback_weight,
+    from_supervised: Annotated[bool, typer.Option(
+        "--from-supervised", help="Skip the supervised stage: refine the saved supervised "
+        "model again (after new feedback).")] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the saved model even when it validated better.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Train SC-GAT on curated links, refine it with the reward loop, save under <home>/sar/.
 
     Says how many clips, stills and curated links it found; refuses (naming `graph link`
     and `clips ingest`) when too few selling points have curated links; warns when the
     validation recall is near zero; keeps a saved model that validated better unless
-    --force.
+    --force. Reports both objectives of the RL stage on the validation selling points,
+    before and after it: relevance (MRR of their curated clips) and feedback (mean user
+    feedback, -1 to 1, of their top 5 clips); --json prints the stage reports.
     """
     from rich.progress import Progress
 
@@ -55,7 +74,9 @@ def train(
         raise typer.BadParameter(f"--rl must be ppo, reinforce or none, got {rl!r}")
     home = store_config(db, neo4j).home
     with store_from_options(db, neo4j) as store, Progress(transient=True) as bar:
-        typer.echo(count_supervision(store).line())
+        found = count_supervision(store).line()
+        if not json_out:
+            typer.echo(found)
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int, line: str) -> None:
@@ -63,13 +84,38 @@ def train(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, description=f"{stage} {line}")
 
-        model = train_sar(store, home, epochs, ppo_steps, seed, progress, rl, force=force)
-    for r in model.reports:
-        typer.echo(StageReport(**r).line())
-    typer.echo(f"saved {model_dir(home, 'model')}")
+        model = train_sar(store, home, epochs, ppo_steps, seed, progress, rl, force=force,
+                          feedback_weight=feedback_weight, from_supervised=from_supervised)
+    objectives = rl_objectives(model.reports)
+    if json_out:
+        typer.echo(json.dumps({"found": found, "reports": model.reports,
+                               "objectives": objectives, "prior_weight": model.prior_weight,
+                               "saved": str(model_dir(home, "model"))}, indent=2))
+    else:
+        for r in model.reports:
+            typer.echo(StageReport(**r).line())
+        if objectives:
+            typer.echo(objectives_line(objectives))
+        typer.echo(f"saved {model_dir(home, 'model')}")
     warning = recall_warning(model.reports)
     if warning is not None:
         typer.echo(warning, err=True)
+
+
+def rl_objectives(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Both objectives of the RL stage, before and after it (empty without an RL stage)."""
+    metrics = reports[-1].get("metrics", {}) if len(reports) > 1 else {}
+    if "relevance_before" not in metrics:
+        return {}
+    return {name: {"before": float(metrics[f"{name}_before"]),
+                   "after": float(metrics[f"{name}_after"])} for name in ("relevance", "feedback")}
+
+
+def objectives_line(objectives: dict[str, dict[str, float]]) -> str:
+    """`objectives: relevance (validation MRR) 0.512 -> 0.498, feedback (...) ...`."""
+    rel, fb = objectives["relevance"], objectives["feedback"]
+    return (f"objectives: relevance (validation MRR) {rel['before']:.3f} -> {rel['after']:.3f}, "
+            f"feedback (mean of the top 5, -1 to 1) {fb['before']:.3f} -> {fb['after']:.3f}")
 
 
 @sar_app.command()
@@ -128,13 +174,15 @@ def print_retrieval(result: dict[str, Any], json_out: bool) -> None:
 @sar_app.command()
 def feedback(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                         help="JSONL or CSV: clip, selling_point, rating (1-5) "
-                                         "or clicks and impressions.")],
+                                         help="JSONL or CSV: clip, optional selling_point "
+                                         "(none: the clip as a whole), rating (1-5) or clicks "
+                                         "and impressions.")],
     db: DbOption = None,
     neo4j: Neo4jOption = None,
 ) -> None:
-    """Record user feedback: well-rated pairs count as links from the next `retrieve` on;
-    the next `sar train` also learns from them (as links and as an RL reward)."""
+    """Record user feedback: well-rated pairs count as links from the next `retrieve` on,
+    ratings of whole clips through the model's feedback prior; the next `sar train`
+    learns from both (links, the prior's weight, the RL reward)."""
     from kdcvg.retrieval.feedback import read_feedback_text
 
     text = read_feedback_text(file)

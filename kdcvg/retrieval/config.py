@@ -9,11 +9,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from kdcvg.errors import RetrievalError
+
 ConvKind = Literal["transformer", "gatv2"]
 RlKind = Literal["ppo", "reinforce", "none"]
 REWARD_SOURCES = ("cider", "curated", "feedback")
+FEEDBACK_WEIGHT = 0.0  # the RL stage leaves the feedback term alone (docs/sar.md, "Feedback on real ads")
 SAMPLE_ABOVE = 20_000  # nodes; both stages run SC-GAT on sampled subgraphs above it
 FANOUT = 10
+
+
+def check_feedback_weight(value: float) -> float:
+    """The mix of relevance and feedback in the RL reward, checked.
+
+    Raises:
+        RetrievalError: not a finite number from 0 to 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise RetrievalError(f"feedback weight must be a number from 0 to 1, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,19 @@ class RlConfig:
         n_steps: rollout length per PPO update.
         batch_size: PPO minibatch size.
         n_epochs: PPO epochs per update.
-        rewards: weight of each reward source, keys from `REWARD_SOURCES`.
+        rewards: weight of each relevance source, keys from `REWARD_SOURCES` ("feedback"
+            is weighted by `feedback_weight` instead, and ignored here).
+        feedback_weight: the reward is `(1 - w) * relevance + w * feedback`, w in [0, 1]
+            (`rewards.mix`); also the mix the kept update is chosen by.
+        prior_weight: the clip feedback prior's weight in the score (`prior.py`), in units
+            of the candidates' score spread per spread of the prior (`ppo.FeedbackTerm`):
+            the weight itself with `algo="none"` or `feedback_weight` 0, where the RL
+            stage starts from otherwise. The default was chosen on pitt-dev's ratings
+            (docs/sar.md, "Feedback on real ads").
+        prior_gain: the RL stage learns the feedback term's weight this many times as fast
+            as the score head (`ppo.FeedbackTerm`).
+        prior_shrink: pseudo-count shrinking a clip's mean feedback toward the mean over
+            rated clips (`prior.clip_prior`).
         seed: makes the rollouts reproducible.
         unseen: share of the training selling points whose links are hidden during the
             stage (trained as unseen text); the rest are trained as paraphrases.
@@ -152,9 +178,11 @@ class RlConfig:
     n_steps: int = 128
     batch_size: int = 64
     n_epochs: int = 4
-    rewards: dict[str, float] = field(
-        default_factory=lambda: {"cider": 0.5, "curated": 1.0, "feedback": 1.0}
-    )
+    rewards: dict[str, float] = field(default_factory=lambda: {"cider": 0.5, "curated": 1.0})
+    feedback_weight: float = FEEDBACK_WEIGHT
+    prior_weight: float = 0.5
+    prior_gain: float = 10.0
+    prior_shrink: float = 5.0
     seed: int = 0
     unseen: float = 0.5
     select: bool = True
@@ -170,6 +198,9 @@ class RlConfig:
     cider_scale: float = 10.0
     sample_above: int = SAMPLE_ABOVE
     fanout: int = FANOUT
+
+    def __post_init__(self) -> None:
+        check_feedback_weight(self.feedback_weight)
 
 
 @dataclass(frozen=True)

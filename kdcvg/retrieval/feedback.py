@@ -1,12 +1,14 @@
 """User feedback on retrieved clips: validated, normalised, appended to `<home>/sar/feedback.jsonl`.
 
-A feedback file is JSONL or CSV (by extension) with one row per (clip, selling point):
-`clip`, `selling_point`, and either `rating` (1-5) or `clicks` and `impressions`.
+A feedback file is JSONL or CSV (by extension) with one row per (clip, selling point),
+or per clip as a whole (no `selling_point`: a rating of the finished ad, say):
+`clip`, optional `selling_point`, and either `rating` (1-5) or `clicks` and `impressions`.
 Values are mapped to [-1, 1]: a rating r gives (r - 3) / 2; a click-through rate c
 gives tanh((c - C) / C), with C the file's overall rate, so that "better than
-usual" is positive. The RL stage reads them as its `feedback` reward, and a pair
-rated well enough (`EVIDENCE_MIN`) also counts as a link, at training and at
-retrieval (`with_feedback_links`).
+usual" is positive. A pair rated well enough (`EVIDENCE_MIN`) counts as a link, at
+training and at retrieval (`with_feedback_links`); a whole-clip rating feeds the clip's
+feedback prior (`prior.py`), a term of the score. The RL stage reads both as its
+`feedback` reward.
 """
 
 from __future__ import annotations
@@ -90,8 +92,10 @@ def parse_feedback(path: str, text: str, clips: set[str], selling_points: set[st
 
     `path` names the file in messages (and `.csv` reads it as CSV); `text` is its content.
 
-    Every row holds `clip` and `selling_point` (ids, by the id rule) and either `rating`
-    or `clicks` and `impressions` (finite numbers); any other field is refused.
+    Every row holds `clip` (an id, by the id rule), optionally `selling_point` (an id;
+    absent or empty: the row rates the clip as a whole, stored with `selling_point`
+    None) and either `rating` or `clicks` and `impressions` (finite numbers); any other
+    field is refused.
 
     Raises:
         ValidationError: unknown fields or ids, missing, non-finite or out-of-range
@@ -111,13 +115,14 @@ def parse_feedback(path: str, text: str, clips: set[str], selling_points: set[st
             continue
         try:
             clip = check_id("clip", row.get("clip"))
-            sp = check_id("selling_point", row.get("selling_point"))
+            sp = (None if row.get("selling_point") is None
+                  else check_id("selling_point", row.get("selling_point")))
         except InputError as e:
             problems.append(f"{where}: {e}")
             continue
         if clip not in clips:
             problems.append(f"{where}: unknown clip id {clip!r}")
-        if sp not in selling_points:
+        if sp is not None and sp not in selling_points:
             problems.append(f"{where}: unknown selling_point id {sp!r}")
         try:
             rating, clicks, shown = (_number(row, "rating", -MAX_COUNT, MAX_COUNT),
@@ -152,7 +157,9 @@ def parse_feedback(path: str, text: str, clips: set[str], selling_points: set[st
             assert ct is not None
             rate = ct[0] / ct[1]
             value = math.tanh((rate - base) / base) if base > 0 else -1.0
-        out.append({"clip": str(row["clip"]), "selling_point": str(row["selling_point"]),
+        sp_key = row.get("selling_point")
+        out.append({"clip": str(row["clip"]), "selling_point": None if sp_key is None
+                    else str(sp_key),
                     "value": round(value, 6), "raw": {k: row[k] for k in
                                                       ("rating", "clicks", "impressions")
                                                       if row.get(k) not in (None, "")}})
@@ -178,13 +185,23 @@ def load_feedback(folder: Path) -> list[dict[str, Any]]:
 
 def feedback_by_rows(rows: list[dict[str, Any]], clip_row: dict[str, int],
                      sp_row: dict[str, int]) -> dict[tuple[int, int], float]:
-    """Mean feedback value per (clip row, selling-point row); ids no longer in the graph drop."""
+    """Mean feedback value per (clip row, selling-point row); ids no longer in the graph
+    drop, and so do whole-clip rows (`clip_feedback` reads those)."""
     acc: dict[tuple[int, int], list[float]] = {}
     for r in rows:
-        if r["clip"] in clip_row and r["selling_point"] in sp_row:
+        if r["clip"] in clip_row and r.get("selling_point") in sp_row:
             acc.setdefault((clip_row[r["clip"]], sp_row[r["selling_point"]]), []).append(
                 float(r["value"]))
     return {k: sum(v) / len(v) for k, v in acc.items()}
+
+
+def clip_feedback(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Feedback values of whole-clip rows (no selling point), by clip id, in file order."""
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("selling_point") is None:
+            out.setdefault(str(r["clip"]), []).append(float(r["value"]))
+    return out
 
 
 def stored_feedback(folder: Path, id_maps: dict[str, list[str]]) -> dict[tuple[int, int], float]:

@@ -62,6 +62,8 @@ class SarModel:
         graph_version: the exporter's version of the graph it was trained on.
         schema_version: `kdcvg.graph.schema.SCHEMA_VERSION` at training time.
         reports: one summary dict per training stage.
+        prior_weight: weight of the clip feedback prior in the score (`prior.py`), in
+            score units; 0 for the supervised stage.
     """
 
     config: SarConfig
@@ -70,6 +72,7 @@ class SarModel:
     schema_version: int = SCHEMA_VERSION
     reports: list[dict[str, Any]] = field(default_factory=list)
     digest: str = ""  # of the saved weights; tags the persisted index
+    prior_weight: float = 0.0
 
     def save_pretrained(self, folder: Path) -> Path:
         """Write config and weights; the folder is replaced whole or left untouched."""
@@ -85,6 +88,7 @@ class SarModel:
             "graph_version": self.graph_version,
             "schema_version": self.schema_version,
             "reports": self.reports,
+            "prior_weight": self.prior_weight,
         }
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
         torch.save(self.encoder.state_dict(), tmp / WEIGHTS_NAME)
@@ -118,7 +122,8 @@ class SarModel:
                                  "retrain with `kdcvg sar train`") from e
         encoder.eval()
         return cls(config, encoder, meta["graph_version"], int(meta["schema_version"]),
-                   list(meta.get("reports", [])), _digest(weights))
+                   list(meta.get("reports", [])), _digest(weights),
+                   float(meta.get("prior_weight", 0.0)))
 
     def check_graph(self, inputs: GraphInputs) -> None:
         """Refuse a graph whose schema or feature widths differ from the training graph.

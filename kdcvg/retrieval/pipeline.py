@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from kdcvg.errors import RetrievalError
@@ -23,7 +24,8 @@ from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs, build_inputs, message_edge_types
 from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
 from kdcvg.retrieval.model import CONFIG_NAME, SarModel, model_dir, sar_dir
-from kdcvg.retrieval.ppo import train_rl
+from kdcvg.retrieval.ppo import fixed_prior_weight, train_rl
+from kdcvg.retrieval.prior import stored_prior
 from kdcvg.retrieval.train import StageProgress, train_supervised
 
 if TYPE_CHECKING:
@@ -47,16 +49,28 @@ def threads_for(inputs: GraphInputs) -> Iterator[None]:
 
 def fit(data: Any, id_maps: dict[str, list[str]], captions: list[str], config: SarConfig,
         feedback: Mapping[tuple[int, int], float] | None = None,
-        progress: Progress | None = None) -> tuple[SarModel, SarModel]:
+        progress: Progress | None = None, prior: np.ndarray | None = None,
+        start: SarModel | None = None) -> tuple[SarModel, SarModel]:
     """Train SC-GAT (supervised), then refine a copy with the RL stage.
 
+    Args:
+        feedback: pair feedback per (clip row, selling-point row).
+        prior: (C,) the clips' feedback prior (`prior.clip_prior`).
+        start: a trained supervised model of this graph: the supervised stage is skipped
+            and the RL stage refines a copy of it.
+
     Returns:
-        (supervised model, final model); the same weights when `config.rl.algo` is "none".
+        (supervised model, final model); the same weights when `config.rl.algo` is "none"
+        (the final model then carries `RlConfig.prior_weight` as its prior weight).
 
     Raises:
-        RetrievalError: too few curated links, or a bad configuration.
+        RetrievalError: too few curated links, a bad configuration, or `start` trained
+            on another graph.
     """
     inputs = build_inputs(data, id_maps, config.encoder.knn)
+    if start is not None and start.graph_version != inputs.graph_version:
+        raise RetrievalError("the saved supervised model was trained on another version of "
+                             "the graph; train it again (without --from-supervised)")
 
     def stage(name: str) -> StageProgress | None:
         if progress is None:
@@ -64,39 +78,50 @@ def fit(data: Any, id_maps: dict[str, list[str]], captions: list[str], config: S
         return lambda done, total, line: progress(name, done, total, line)
 
     with threads_for(inputs):
-        torch.manual_seed(config.train.seed)
-        encoder = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)
-        sup = train_supervised(encoder, inputs, config.train, stage("supervised"))
+        if start is None:
+            torch.manual_seed(config.train.seed)
+            encoder = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)
+            sup = train_supervised(encoder, inputs, config.train, stage("supervised")).__dict__
+        else:
+            encoder, sup = copy.deepcopy(start.encoder), start.reports[0]
         supervised = SarModel(config, copy.deepcopy(encoder).eval(), inputs.graph_version,
-                              reports=[sup.__dict__])
+                              reports=[sup])
         if config.rl.algo == "none":
-            return supervised, supervised
+            weight = fixed_prior_weight(encoder, inputs, config.rl, prior)
+            return supervised, replace(supervised, prior_weight=weight)
         rl = train_rl(encoder, inputs, captions, config.rl, config.train.val_fraction,
-                      config.train.seed, feedback, stage(config.rl.algo), config.train.paraphrase)
+                      config.train.seed, feedback, stage(config.rl.algo), config.train.paraphrase,
+                      prior)
     final = SarModel(config, encoder.eval(), inputs.graph_version,
-                     reports=[sup.__dict__, rl.__dict__])
+                     reports=[sup, rl.__dict__], prior_weight=rl.metrics["prior_weight"])
     return supervised, final
 
 
 def make_config(epochs: int | None = None, ppo_steps: int | None = None, seed: int = 0,
-                rl: str = "ppo", conv: str = "transformer") -> SarConfig:
+                rl: str = "ppo", conv: str = "transformer",
+                feedback_weight: float | None = None) -> SarConfig:
     """A `SarConfig` from the CLI's few knobs (None keeps the default)."""
     base = SarConfig()
     train: TrainConfig = replace(base.train, seed=seed,
                                  **({"epochs": epochs} if epochs is not None else {}))
     rlc: RlConfig = replace(base.rl, seed=seed, algo=rl,  # type: ignore[arg-type]
-                            steps=base.rl.steps if ppo_steps is None else ppo_steps)
+                            steps=base.rl.steps if ppo_steps is None else ppo_steps,
+                            feedback_weight=(base.rl.feedback_weight if feedback_weight is None
+                                             else feedback_weight))
     enc = replace(base.encoder, conv=conv)  # type: ignore[arg-type]
     return SarConfig(encoder=enc, train=train, rl=rlc)
 
 
 def train_sar(store: GraphReader, home: Path, epochs: int | None = None, ppo_steps: int | None = None,
               seed: int = 0, progress: Progress | None = None, rl: str = "ppo",
-              config: SarConfig | None = None, force: bool = False) -> SarModel:
+              config: SarConfig | None = None, force: bool = False,
+              feedback_weight: float | None = None, from_supervised: bool = False) -> SarModel:
     """Train on the store's graph and save `<home>/sar/supervised` and `<home>/sar/model`.
 
     A saved model that validated better than the new one is kept unless `force`
-    (`kdcvg.retrieval.supervision.keep_new`).
+    (`kdcvg.retrieval.supervision.keep_new`). Whole-clip feedback stored under
+    `<home>/sar` becomes the clips' feedback prior (`prior.stored_prior`); with
+    `from_supervised` the saved supervised model is refined again (the RL stage only).
 
     Example:
         >>> with open_store(resolve_store(db=path)) as store:   # doctest: +SKIP
@@ -112,13 +137,15 @@ def train_sar(store: GraphReader, home: Path, epochs: int | None = None, ppo_ste
     from kdcvg.retrieval.train import MIN_LINKED
 
     require(count_supervision(store), MIN_LINKED)
-    config = config or make_config(epochs, ppo_steps, seed, rl)
+    config = config or make_config(epochs, ppo_steps, seed, rl, feedback_weight=feedback_weight)
+    start = SarModel.from_pretrained(model_dir(home, "supervised")) if from_supervised else None
     data, id_maps = export_graph(store)
     texts = GraphTexts.from_store(store)
     captions = texts.captions(id_maps.get("clip", []))
     feedback = stored_feedback(sar_dir(home), id_maps)
+    prior = stored_prior(sar_dir(home), id_maps.get("clip", []), config.rl.prior_shrink)
     data = with_feedback_links(data, feedback)
-    supervised, final = fit(data, id_maps, captions, config, feedback, progress)
+    supervised, final = fit(data, id_maps, captions, config, feedback, progress, prior, start)
     saved = model_dir(home, "model")
     if not force and (saved / CONFIG_NAME).exists():
         try:

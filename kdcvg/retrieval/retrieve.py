@@ -118,6 +118,8 @@ class SarRetriever:
         texts: captions, uris, motion patterns and selling-point texts by key.
         embedder: has `embed(list[str]) -> (N, 384)`; MiniLM by default.
         index_dir: where the clip index is persisted (None: built in memory only).
+        prior: (C,) the clips' feedback prior (`prior.clip_prior`), added to the score
+            times `model.prior_weight` (None: no feedback term).
 
     Attributes:
         index_source: "built", "loaded" (persisted index reused) or "rebuilt" (a
@@ -125,8 +127,8 @@ class SarRetriever:
     """
 
     def __init__(self, model: SarModel, data: Any, id_maps: dict[str, list[str]],
-                 texts: GraphTexts, embedder: Any = None, index_dir: Path | None = None
-                 ) -> None:
+                 texts: GraphTexts, embedder: Any = None, index_dir: Path | None = None,
+                 prior: np.ndarray | None = None) -> None:
         self.model = model
         self.texts = texts
         self._embedder = embedder
@@ -156,6 +158,10 @@ class SarRetriever:
             self._known = (Queries(torch.cat(embs), text, QueryWeights.cat(weights))
                            if embs else None)
             self._known_explain = [_top(e) for e in self._known_explain]
+        # the feedback term: `prior.rerank` adds it to the index's score in `search`
+        n_clip = len(self.inputs.keys["clip"])
+        self._bonus = (model.prior_weight * prior.astype(np.float32)
+                       if prior is not None and model.prior_weight else np.zeros(n_clip, np.float32))
         self._sp_row = self.inputs.index_of("selling_point")
         self._product_row = self.inputs.index_of("product")
         self._category_row = self.inputs.index_of("category")
@@ -194,13 +200,15 @@ class SarRetriever:
         """
         from kdcvg.graph.export import export_graph
         from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
+        from kdcvg.retrieval.prior import stored_prior
 
         folder = model_dir(home, stage)
         model = SarModel.from_pretrained(folder)
         data, id_maps = export_graph(store)
         # well-rated pairs count as links at once, before the next `sar train`
         data = with_feedback_links(data, stored_feedback(sar_dir(home), id_maps))
-        return cls(model, data, id_maps, GraphTexts.from_store(store), embedder, folder)
+        prior = stored_prior(sar_dir(home), id_maps.get("clip", []), model.config.rl.prior_shrink)
+        return cls(model, data, id_maps, GraphTexts.from_store(store), embedder, folder, prior)
 
     @property
     def embedder(self) -> Any:
@@ -282,7 +290,11 @@ class SarRetriever:
         return vec.numpy(), neighbours, known
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.index.search(vectors, k)
+        """(Q, k) scores and clip rows of `query_vectors`, best first: the index's score
+        plus the feedback term (`prior.rerank`), -1 padded."""
+        from kdcvg.retrieval.prior import rerank
+
+        return rerank(self.index.search, vectors, k, self._bonus, self.index.size)
 
     def retrieve(self, text: str, product: str | None = None, category: str | None = None,
                  k: int = 10) -> SarResult:
@@ -294,7 +306,7 @@ class SarRetriever:
         if k < 1:
             raise RetrievalError(f"k must be at least 1, got {k}")
         vec, neighbours, known = self.query_vectors([text], [product], [category])
-        scores, rows = self.index.search(vec, k)
+        scores, rows = self.search_vectors(vec, k)
         keys = self.inputs.keys["clip"]
         hits = []
         for s, r in zip(scores[0].tolist(), rows[0].tolist(), strict=True):

@@ -6,9 +6,12 @@
   tokenise ourselves (lower case, alphanumeric runs), with document frequencies
   over all selling points' references, the corpus-level statistics CIDEr needs.
 - `curated`: the weight of a curated EXPRESSES link from the picked clip, else 0.
-- `feedback`: what users reported (`kdcvg sar feedback`), mapped to [-1, 1].
+- `feedback`: what users reported (`kdcvg sar feedback`), mapped to [-1, 1]: the
+  pair's own feedback, else the clip's feedback prior (ratings of the clip as a whole,
+  `prior.prior_reward`).
 
-The combined reward is the weighted sum (weights in `RlConfig.rewards`).
+Relevance is the weighted sum of `cider` and `curated` (weights in `RlConfig.rewards`);
+the reward is `mix(relevance, feedback, RlConfig.feedback_weight)`.
 """
 
 from __future__ import annotations
@@ -73,9 +76,29 @@ def curated_table(candidates: np.ndarray, pools: list[int],
 
 
 def feedback_table(candidates: np.ndarray, pools: list[int],
-                   feedback: Mapping[tuple[int, int], float]) -> np.ndarray:
-    """User feedback in [-1, 1] per candidate (0 where nobody said anything)."""
-    return curated_table(candidates, pools, feedback)
+                   feedback: Mapping[tuple[int, int], float],
+                   clip_prior: np.ndarray | None = None) -> np.ndarray:
+    """User feedback per candidate: the (clip, selling point) pair's, else the clip's
+    (`clip_prior`, (C,) per clip row: `prior.prior_reward`), else 0."""
+    out = curated_table(candidates, pools, feedback)
+    if clip_prior is None:
+        return out
+    for i, sp in enumerate(pools):
+        for j, c in enumerate(candidates[i]):
+            if c >= 0 and (int(c), sp) not in feedback:
+                out[i, j] = clip_prior[int(c)]
+    return out
+
+
+def mix(relevance: np.ndarray, feedback: np.ndarray, weight: float) -> np.ndarray:
+    """The RL reward: `(1 - weight) * relevance + weight * feedback`.
+
+    Raises:
+        RetrievalError: `weight` is not a finite number in [0, 1].
+    """
+    if not 0.0 <= weight <= 1.0:  # also false for NaN
+        raise RetrievalError(f"feedback weight must be a number from 0 to 1, got {weight!r}")
+    return ((1.0 - weight) * relevance + weight * feedback).astype(np.float32)
 
 
 def combine(tables: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:

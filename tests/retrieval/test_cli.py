@@ -44,8 +44,11 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     out = runner.invoke(app, ["sar", "train", *cli_env, "--epochs", "8", "--ppo-steps", "64"])
     assert out.exit_code == 0, out.output
     lines = [ln for ln in out.output.splitlines() if ln.strip()]
-    assert lines[-3].startswith("supervised: ") and "val_mrr=" in lines[-3]
-    assert lines[-2].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+    assert lines[-4].startswith("supervised: ") and "val_mrr=" in lines[-4]
+    assert lines[-3].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+    # both objectives of the RL stage, before -> after
+    assert lines[-2].startswith("objectives: relevance (validation MRR) ")
+    assert "feedback (mean of the top 5, -1 to 1) 0.000 -> 0.000" in lines[-2]
 
     out = runner.invoke(app, ["sar", "retrieve", "Razor-sharp Japanese steel slices tomatoes "
                               "paper thin.", "--k", "3", "--json", *cli_env])
@@ -86,6 +89,27 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     assert out.exit_code == 0, out.output
     after = [h["clip_id"] for h in json.loads(out.output)["hits"]]
     assert after.index(liked) < 5 and after[0] == "clip-edge-knife-slice"
+
+    # ratings of whole clips: the RL stage alone, reward all feedback, reports both objectives
+    whole = tmp_path / "whole.csv"
+    whole.write_text("clip,rating\n" + "".join(f"{c},5\n" for c in ranked[6:9])
+                     + "".join(f"{c},1\n" for c in ranked[:3]))
+    out = runner.invoke(app, ["sar", "feedback", str(whole), *cli_env])
+    assert out.exit_code == 0 and "recorded 6 feedback row(s)" in out.output
+    # the pair rated above became a link: the saved supervised model is of another graph
+    out = runner.invoke(app, ["sar", "train", *cli_env, "--from-supervised"])
+    assert out.exit_code == 1
+    assert ("error: the saved supervised model was trained on another version of the graph; "
+            "train it again (without --from-supervised)") in out.output
+    out = runner.invoke(app, ["sar", "train", *cli_env, "--epochs", "8", "--feedback-weight", "1",
+                              "--ppo-steps", "64", "--force", "--json"])
+    assert out.exit_code == 0, out.output
+    trained = json.loads(out.output)
+    objectives = trained["objectives"]
+    assert set(objectives) == {"relevance", "feedback"}
+    assert all(set(v) == {"before", "after"} for v in objectives.values())
+    assert [r["stage"] for r in trained["reports"]] == ["supervised", "ppo"]
+    assert trained["reports"][1]["metrics"]["feedback_weight"] == 1.0
 
     out = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "queries.jsonl"),
                               "--qrels", str(EXAMPLES / "qrels.trec"), "--baselines", "--json",
@@ -128,3 +152,42 @@ def test_graph_texts_name_each_selling_points_product(store, embedder):
     assert {k: v["product"] for k, v in texts.selling_points.items()} == {
         s.id: s.product for s in cat.SELLING_POINTS}
     assert texts.clips["clip-edge-knife-slice"]["product"] == "edge-knife"
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
+def test_feedback_weight_is_a_number_from_0_to_1(tmp_path, value):
+    out = runner.invoke(app, ["sar", "train", "--db", str(tmp_path / "ackb"),
+                              "--feedback-weight", value], env={"COLUMNS": "200"})
+    assert out.exit_code == 2
+    assert (f"Invalid value for '--feedback-weight': feedback weight must be a number from 0 "
+            f"to 1, got {float(value)!r}") in out.output
+    assert not (tmp_path / "ackb").exists()
+
+
+def test_whole_clip_feedback_is_stored_or_refused_whole(store, embedder, cli_env, tmp_path):
+    from kdcvg.retrieval.feedback import clip_feedback, load_feedback
+
+    load_demo(store, embedder)
+    good = tmp_path / "ratings.jsonl"
+    good.write_text('{"clip": "clip-edge-knife-slice", "rating": 5}\n'
+                    '{"clip": "clip-edge-knife-slice", "selling_point": null, "rating": 4}\n'
+                    '{"clip": "clip-edge-knife-slice", "selling_point": "sp-edge-knife-1", '
+                    '"clicks": 3, "impressions": 10}\n')
+    out = runner.invoke(app, ["sar", "feedback", str(good), *cli_env])
+    assert out.exit_code == 0, out.output
+    assert "recorded 3 feedback row(s)" in out.output
+    stored = load_feedback(tmp_path / "home" / "sar")
+    assert [(r["clip"], r["selling_point"], r["raw"]) for r in stored] == [
+        ("clip-edge-knife-slice", None, {"rating": 5}),
+        ("clip-edge-knife-slice", None, {"rating": 4}),
+        ("clip-edge-knife-slice", "sp-edge-knife-1", {"clicks": 3, "impressions": 10})]
+    assert clip_feedback(stored) == {"clip-edge-knife-slice": [1.0, 0.5]}
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"clip": "clip-edge-knife-slice", "rating": 3}\n'
+                   '{"clip": "clip-edge-knife-slice", "rating": 1e999}\n')
+    before = (tmp_path / "home" / "sar" / "feedback.jsonl").read_text()
+    out = runner.invoke(app, ["sar", "feedback", str(bad), *cli_env], env={"COLUMNS": "200"})
+    assert out.exit_code == 1
+    assert f"{bad}:2: rating: inf is not a finite number" in out.output
+    assert (tmp_path / "home" / "sar" / "feedback.jsonl").read_text() == before

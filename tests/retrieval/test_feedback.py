@@ -100,3 +100,37 @@ def test_feedback_files_that_cannot_poison_the_rewards(tmp_path):
         read_feedback(csv_file, CLIPS, SPS)
     assert e.value.problems == [f"{csv_file}:2: clicks: 'nan' is not a finite number",
                                 f"{csv_file}:3: impressions: 'inf' is not a finite number"]
+
+
+def test_ratings_of_whole_clips_are_kept_apart_from_pair_feedback(tmp_path):
+    from kdcvg.retrieval.feedback import clip_feedback
+
+    f = tmp_path / "fb.jsonl"
+    f.write_text('{"clip": "c1", "rating": 5}\n'
+                 '{"clip": "c1", "selling_point": null, "rating": 4}\n'
+                 '{"clip": "c2", "selling_point": "s1", "rating": 2}\n')
+    csv_file = tmp_path / "fb.csv"
+    csv_file.write_text("clip,selling_point,rating\nc2,,1\n")
+    rows = read_feedback(f, CLIPS, SPS) + read_feedback(csv_file, CLIPS, SPS)
+    assert [(r["clip"], r["selling_point"], r["value"]) for r in rows] == [
+        ("c1", None, 1.0), ("c1", None, 0.5), ("c2", "s1", -0.5), ("c2", None, -1.0)]
+    append_feedback(tmp_path / "sar", rows)
+    stored = load_feedback(tmp_path / "sar")
+    assert stored == rows
+    assert clip_feedback(stored) == {"c1": [1.0, 0.5], "c2": [-1.0]}
+    # pair feedback (links, RL pools) never reads the whole-clip rows
+    assert feedback_by_rows(stored, {"c1": 0, "c2": 1}, {"s1": 0}) == {(1, 0): -0.5}
+
+
+def test_whole_clip_rows_follow_the_same_rules(tmp_path):
+    f = tmp_path / "fb.jsonl"
+    f.write_text('{"clip": "c1", "rating": 0}\n'
+                 '{"clip": "c1", "selling_point": "", "rating": 4}\n'
+                 '{"clip": "c3", "rating": 4}\n'
+                 '{"clip": "c1"}\n')
+    with pytest.raises(ValidationError) as e:
+        read_feedback(f, CLIPS, SPS)
+    assert e.value.problems[0] == f"{f}:1: rating must be 1-5, got 0"
+    assert e.value.problems[1].startswith(f"{f}:2: selling_point: '' is not a valid id")
+    assert e.value.problems[2:] == [f"{f}:3: unknown clip id 'c3'",
+                                    f"{f}:4: give rating (1-5) or clicks and impressions"]

@@ -129,3 +129,45 @@ def test_extractor_candidate_scores_are_the_score(sample_above):
                           atol=1e-4)
     assert torch.equal(out[:, k:], features)
     assert float(expected.std()) > 0.1  # scores that tell clips apart
+
+
+@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
+def test_rl_with_feedback_weight_one_moves_the_ranking_toward_well_rated_clips(
+        trained, demo_graph, embedder, algo):
+    from conftest import catalogue_texts
+
+    from kdcvg.retrieval.pipeline import fit, make_config
+    from kdcvg.retrieval.prior import clip_prior
+    from kdcvg.retrieval.retrieve import SarRetriever
+
+    data, ids = demo_graph
+    texts = catalogue_texts()
+    # users rated every third clip as a whole 5 (value 1), the others 2 (value -0.5), 5 times
+    ratings = {c: [1.0 if i % 3 == 0 else -0.5] * 5 for i, c in enumerate(ids["clip"])}
+    prior = clip_prior(ratings, ids["clip"], shrink=5.0)
+    config = make_config(seed=0, ppo_steps=256, rl=algo, feedback_weight=1.0)
+    supervised, final = fit(data, ids, texts.captions(ids["clip"]), config, prior=prior,
+                            start=trained[0])
+    queries = [r["text"] for r in texts.selling_points.values()]
+
+    def well_rated_in_top5(model):
+        retriever = SarRetriever(model, data, ids, texts, embedder, prior=prior)
+        vec, _, _ = retriever.query_vectors(queries, [None] * len(queries))
+        _, rows = retriever.search_vectors(vec, 5)
+        return float(np.mean([int(r) % 3 == 0 for r in rows.ravel()]))
+
+    metrics = final.reports[-1]["metrics"]
+    assert supervised.prior_weight == 0.0 and final.prior_weight > 0.0
+    assert metrics["feedback_after"] > metrics["feedback_before"]
+    assert well_rated_in_top5(final) >= well_rated_in_top5(supervised) + 0.1
+
+
+def test_feedback_term_is_theta_times_unit_times_the_clip_prior():
+    from kdcvg.retrieval.ppo import FeedbackTerm
+
+    term = FeedbackTerm(np.array([0.5, -0.25, 0.0], dtype=np.float32), unit=4.0, theta=0.5,
+                        gain=10.0)
+    rows = torch.tensor([[0, 1], [2, -1]])
+    assert term(rows).tolist() == [[1.0, -0.5], [0.0, 0.0]]  # padding (-1) adds nothing
+    assert term.weight == pytest.approx(2.0)  # what retrieval multiplies the prior by
+    assert [p.shape for p in term.parameters()] == [torch.Size([])]  # one learned scalar

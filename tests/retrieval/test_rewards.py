@@ -42,3 +42,22 @@ def test_curated_and_combined_tables():
     assert total.tolist() == [[0.5, pytest.approx(0.8)]]
     with pytest.raises(RetrievalError, match="unknown reward source"):
         combine({"curated": cur}, {"likes": 1.0})
+
+
+def test_feedback_reward_is_the_pairs_else_the_clips_and_mixes_with_relevance():
+    from kdcvg.retrieval.config import RlConfig
+    from kdcvg.retrieval.rewards import feedback_table, mix
+
+    cand = np.array([[4, 5, -1]])
+    clip_prior = np.zeros(6, dtype=np.float32)
+    clip_prior[4], clip_prior[5] = 0.5, -1.0
+    fb = feedback_table(cand, [7], {(5, 7): 1.0}, clip_prior)
+    assert fb.tolist() == [[0.5, 1.0, 0.0]]  # the pair's rating wins over the clip's prior
+    relevance = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    assert mix(relevance, fb, 0.25).tolist() == [[0.875, 0.25, 0.0]]
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(RetrievalError, match=f"feedback weight must be a number from 0 to 1, "
+                                                 f"got {bad!r}"):
+            mix(relevance, fb, bad)
+        with pytest.raises(RetrievalError, match="feedback weight must be a number from 0 to 1"):
+            RlConfig(feedback_weight=bad)

@@ -10,7 +10,7 @@ from kdcvg.graph.motion_patterns import MOTION_PATTERNS
 from kdcvg.retrieval.pipeline import train_sar
 from kdcvg.retrieval.source import SarReferences
 
-from .test_cli import _load_demo
+from .graphs import load_demo
 
 
 def test_sar_references_need_a_trained_model(store, tmp_path):
@@ -20,7 +20,7 @@ def test_sar_references_need_a_trained_model(store, tmp_path):
 
 
 def test_scenes_come_from_the_trained_retriever(store, embedder, tmp_path):
-    _load_demo(store, embedder)
+    load_demo(store, embedder)
     store.home = tmp_path
     train_sar(store, tmp_path, epochs=4, ppo_steps=0, rl="none")
     source = SarReferences(store)
