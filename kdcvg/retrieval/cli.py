@@ -87,6 +87,9 @@ def retrieve(
 ) -> None:
     """Ranked clips with score, caption, motion patterns and the neighbours that explain them.
 
+    The score is SC-GAT's plus the learned lexical term (BM25 over the clip's caption and
+    linked selling points); each hit shows both shares and the query words it matched.
+
     --json adds `timing`: `retrieve_ms` (the ranking itself, model loaded) and `wall_ms`
     (the whole command, from process start: imports, server start, model load).
     """
@@ -111,6 +114,10 @@ def retrieve(
         why = ", ".join(f"{n.key} ({n.weight:.2f})" for n in h.neighbours) or "-"
         typer.echo(f"{rank:>3}. {h.score:7.3f}  {h.clip_id}  {h.caption}")
         typer.echo(f"       motion: {motion}   linked: {why}")
+        if len(h.terms) > 1:  # the fused score: each term's share, and the words it matched
+            shares = " + ".join(f"{name} {value:.3f}" for name, value in h.terms)
+            words = ", ".join(h.matched_words) or "-"
+            typer.echo(f"       score: {shares}   words: {words}")
 
 
 @sar_app.command()

@@ -2,7 +2,7 @@
 
 A model folder holds `config.json` (the `SarConfig`, the input widths, the edge
 types, the schema version and graph version it was trained on, the stage
-reports) and `model.pt` (the SC-GAT state dict). Models live under the store
+reports, the fused score's learned weights) and `model.pt` (the SC-GAT state dict). Models live under the store
 folder: `<home>/sar/model` (after the RL stage) and `<home>/sar/supervised`
 (SC-GAT before it, the evaluation's ablation baseline).
 """
@@ -22,6 +22,7 @@ from kdcvg.graph.schema import SCHEMA_VERSION
 from kdcvg.retrieval.config import SarConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs
+from kdcvg.retrieval.fusion import FusionWeights
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.pt"
@@ -62,6 +63,8 @@ class SarModel:
         graph_version: the exporter's version of the graph it was trained on.
         schema_version: `kdcvg.graph.schema.SCHEMA_VERSION` at training time.
         reports: one summary dict per training stage.
+        fusion: the learned weights of SC-GAT's score and the lexical term
+            (`kdcvg.retrieval.fusion`); None ranks by SC-GAT's score alone.
     """
 
     config: SarConfig
@@ -70,6 +73,7 @@ class SarModel:
     schema_version: int = SCHEMA_VERSION
     reports: list[dict[str, Any]] = field(default_factory=list)
     digest: str = ""  # of the saved weights; tags the persisted index
+    fusion: FusionWeights | None = None
 
     def save_pretrained(self, folder: Path) -> Path:
         """Write config and weights; the folder is replaced whole or left untouched."""
@@ -85,6 +89,7 @@ class SarModel:
             "graph_version": self.graph_version,
             "schema_version": self.schema_version,
             "reports": self.reports,
+            "fusion": None if self.fusion is None else self.fusion.to_dict(),
         }
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
         torch.save(self.encoder.state_dict(), tmp / WEIGHTS_NAME)
@@ -113,12 +118,14 @@ class SarModel:
             encoder = SCGAT(meta["in_channels"], [tuple(et) for et in meta["edge_types"]],
                             config.encoder)
             encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            fusion = (None if meta.get("fusion") is None
+                      else FusionWeights.from_dict(meta["fusion"]))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise RetrievalError(f"SAR model in {folder} is unreadable ({e}); "
                                  "retrain with `kdcvg sar train`") from e
         encoder.eval()
         return cls(config, encoder, meta["graph_version"], int(meta["schema_version"]),
-                   list(meta.get("reports", [])), _digest(weights))
+                   list(meta.get("reports", [])), _digest(weights), fusion)
 
     def check_graph(self, inputs: GraphInputs) -> None:
         """Refuse a graph whose schema or feature widths differ from the training graph.

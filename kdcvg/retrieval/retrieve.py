@@ -26,7 +26,14 @@ import torch
 from kdcvg.errors import RetrievalError
 from kdcvg.graph.schema import MAX_TEXT_CHARS
 from kdcvg.retrieval.encoder import GraphContext, Queries, QueryWeights
-from kdcvg.retrieval.features import GraphInputs, attach_edges, build_inputs, query_edges
+from kdcvg.retrieval.features import (
+    EXPRESSES,
+    GraphInputs,
+    attach_edges,
+    build_inputs,
+    query_edges,
+)
+from kdcvg.retrieval.fusion import TERMS, LexicalIndex, candidate_features, documents
 from kdcvg.retrieval.index import INDEX_META, ClipIndex
 from kdcvg.retrieval.model import SarModel, model_dir, sar_dir
 
@@ -35,6 +42,15 @@ if TYPE_CHECKING:
 
 EXPLAIN_TOP = 3
 KNOWN_CHUNK = 4096  # known selling points encoded per batch at load
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One clip of a ranking: its row, fused score and each term's contribution."""
+
+    row: int
+    score: float
+    terms: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,10 @@ class SarHit:
     motion_patterns: tuple[tuple[str, float], ...]
     neighbours: tuple[Neighbour, ...] = ()
     motion: tuple[float, ...] | None = None  # the clip's motion descriptor, when it has one
+    # each term's contribution to `score` (`fusion.TERMS`: SC-GAT, lexical), and the
+    # query's words that the clip's caption and linked selling points hold
+    terms: tuple[tuple[str, float], ...] = ()
+    matched_words: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,6 +104,10 @@ class GraphTexts:
 
     def captions(self, keys: list[str]) -> list[str]:
         return [str(self.clips.get(k, {}).get("caption") or "") for k in keys]
+
+    def texts(self, keys: list[str]) -> list[str]:
+        """The text of each selling point in `keys` ("" where unknown)."""
+        return [str(self.selling_points.get(k, {}).get("text") or "") for k in keys]
 
 
 def check_query(text: str) -> str:
@@ -149,6 +173,13 @@ class SarRetriever:
             self._known = (Queries(torch.cat(embs), text, QueryWeights.cat(weights))
                            if embs else None)
             self._known_explain = [_top(e) for e in self._known_explain]
+        # the lexical term's documents: captions and the linked selling points' texts
+        self.lexical: LexicalIndex | None = None
+        if model.fusion is not None:
+            self.lexical = LexicalIndex(documents(
+                texts.captions(self.inputs.keys["clip"]),
+                texts.texts(self.inputs.keys["selling_point"]),
+                self.inputs.edge_index[EXPRESSES]))
         self._sp_row = self.inputs.index_of("selling_point")
         self._product_row = self.inputs.index_of("product")
         self._category_row = self.inputs.index_of("category")
@@ -277,6 +308,45 @@ class SarRetriever:
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(vectors, k)
 
+    def rank(self, vectors: np.ndarray, texts: list[str], k: int) -> list[list[Ranked]]:
+        """The k best clips per query under the model's score, best first.
+
+        Without fusion weights: the FAISS search of SC-GAT's score. With them: SC-GAT's
+        top `depth` (FAISS) merged with BM25's top `depth`, each candidate scored by
+        `FusionWeights` (SC-GAT's score is the index's inner product, recomputed from
+        the stored vectors for clips only BM25 found).
+
+        Args:
+            vectors: (Q, D) `query_vectors`; texts: the Q query texts.
+        """
+        fusion, lexical = self.model.fusion, self.lexical
+        if fusion is None or lexical is None:
+            scores, rows = self.index.search(vectors, k)
+            return [[Ranked(int(r), float(s), (("scgat", float(s)),))
+                     for s, r in zip(scores[q].tolist(), rows[q].tolist(), strict=True) if r >= 0]
+                    for q in range(rows.shape[0])]
+        scores, rows = self.index.search(vectors, max(k, fusion.depth))
+        found = [dict(zip(rows[q].tolist(), scores[q].tolist(), strict=True))
+                 for q in range(rows.shape[0])]
+
+        def sar_of(q: int, cand: np.ndarray) -> np.ndarray:
+            out = np.array([found[q].get(int(r), np.nan) for r in cand], dtype=np.float32)
+            missing = np.isnan(out)
+            if missing.any():  # clips only BM25 found: the same inner product
+                out[missing] = self.index.vectors(cand[missing]) @ vectors[q]
+            return out
+
+        ranked = []
+        for cand, feats in candidate_features(rows, lexical.normalised(texts), fusion.depth,
+                                              sar_of):
+            terms = fusion.terms(feats)  # (K, F)
+            total = terms.sum(axis=1)
+            order = np.argsort(-total, kind="stable")[:k]
+            ranked.append([Ranked(int(cand[i]), float(total[i]),
+                                  tuple((t, float(terms[i, j])) for j, t in enumerate(TERMS)))
+                           for i in order])
+        return ranked
+
     def retrieve(self, text: str, product: str | None = None, category: str | None = None,
                  k: int = 10) -> SarResult:
         """The k clips that best express `text`, best first.
@@ -287,21 +357,20 @@ class SarRetriever:
         if k < 1:
             raise RetrievalError(f"k must be at least 1, got {k}")
         vec, neighbours, known = self.query_vectors([text], [product], [category])
-        scores, rows = self.index.search(vec, k)
         keys = self.inputs.keys["clip"]
         hits = []
-        for s, r in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
-            if r < 0:
-                continue
+        for ranked in self.rank(vec, [text.strip()], k)[0]:
+            r = ranked.row
             key = keys[r]
             info = self.texts.clips.get(key, {})
             motion = tuple((str(m["name"]), float(m.get("score") or 0.0))
                            for m in info.get("motion") or [])
-            hits.append(SarHit(key, float(s), str(info.get("caption") or ""),
+            words = () if self.lexical is None else tuple(self.lexical.matched(text, r))
+            hits.append(SarHit(key, ranked.score, str(info.get("caption") or ""),
                                str(info.get("uri") or ""), motion,
                                tuple(self._neighbour(nt, row, a)
                                      for nt, row, a in self._clip_explain[r]),
-                               self._motion[r]))
+                               self._motion[r], ranked.terms, words))
         return SarResult(text.strip(), hits, neighbours[0], known[0])
 
     def references(self, text: str, product_id: str | None, k: int) -> list[Any]:

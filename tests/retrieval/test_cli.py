@@ -59,8 +59,9 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     out = runner.invoke(app, ["sar", "train", *cli_env, "--epochs", "8", "--ppo-steps", "64"])
     assert out.exit_code == 0, out.output
     lines = [ln for ln in out.output.splitlines() if ln.strip()]
-    assert lines[-3].startswith("supervised: ") and "val_mrr=" in lines[-3]
-    assert lines[-2].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+    assert lines[-4].startswith("supervised: ") and "val_mrr=" in lines[-4]
+    assert lines[-3].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+    assert lines[-2].startswith("fusion: ") and "w_lexical=" in lines[-2]
 
     out = runner.invoke(app, ["sar", "retrieve", "Razor-sharp Japanese steel slices tomatoes "
                               "paper thin.", "--k", "3", "--json", *cli_env])
