@@ -9,6 +9,9 @@ the graph changes it is rebuilt and saved again. A known
 selling point's text uses its precomputed vector; new text is embedded with
 MiniLM and attached to its product, category and nearest selling points
 (`SCGAT.encode_queries`), which also yields the attention weights that explain it.
+A model with fusion weights ranks SC-GAT's FAISS candidates together with BM25's over
+the clips' captions and linked selling points (`rank`, `kdcvg.retrieval.fusion`), and
+each hit names both terms' shares and the words matched.
 
 It is also the generation front end's reference source: `references()` returns
 `kdcvg.retrieval.scenes.Reference`s.
