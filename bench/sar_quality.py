@@ -180,7 +180,8 @@ def main() -> None:
         paired[name] += [(sar[q], sup[q]) for q in sar]
 
     for seed in [int(s) for s in args.seeds.split(",")]:
-        fitted = fit(data, ids, captions, config(args, seed))
+        fitted = fit(data, ids, captions, config(args, seed),
+                     sp_texts=texts.texts(ids["selling_point"]))
         record("shipped", seed, runs(data, ids, texts, fitted, queries, emb))
         if args.folds:
             sps = sorted(set(sp_of.values()))
@@ -196,7 +197,8 @@ def main() -> None:
                 for name, (g, g_ids, g_texts) in {"held-out": (fold, ids, fold_texts),
                                                   "unseen": (gone, gone_ids, gone_texts)}.items():
                     g.graph_version = f"{name}{f}"
-                    fitted = fit(g, g_ids, captions, config(args, seed))
+                    fitted = fit(g, g_ids, captions, config(args, seed),
+                                 sp_texts=g_texts.texts(g_ids["selling_point"]))
                     for method, run in runs(g, g_ids, g_texts, fitted, qs, emb).items():
                         merged[name].setdefault(method, {}).update(run)
             for name, per_method in merged.items():

@@ -104,9 +104,10 @@ def train(
 
 def rl_objectives(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Both objectives of the RL stage, before and after it (empty without an RL stage)."""
-    metrics = reports[-1].get("metrics", {}) if len(reports) > 1 else {}
-    if "relevance_before" not in metrics:
+    rl = [r.get("metrics", {}) for r in reports[1:] if "relevance_before" in r.get("metrics", {})]
+    if not rl:
         return {}
+    metrics = rl[0]
     return {name: {"before": float(metrics[f"{name}_before"]),
                    "after": float(metrics[f"{name}_after"])} for name in ("relevance", "feedback")}
 
@@ -132,6 +133,9 @@ def retrieve(
     json_out: JsonOption = False,
 ) -> None:
     """Ranked clips with score, caption, motion patterns and the neighbours that explain them.
+
+    The score is SC-GAT's plus the learned lexical term (BM25 over the clip's caption and
+    linked selling points); each hit shows both shares and the query words it matched.
 
     --json adds `timing`: `retrieve_ms` (the ranking itself, model loaded) and `wall_ms`
     (the whole command, from process start: imports, server start, model load).
@@ -169,6 +173,10 @@ def print_retrieval(result: dict[str, Any], json_out: bool) -> None:
         why = ", ".join(f"{n['key']} ({n['weight']:.2f})" for n in h["neighbours"]) or "-"
         typer.echo(f"{rank:>3}. {h['score']:7.3f}  {h['clip_id']}  {h['caption']}")
         typer.echo(f"       motion: {motion}   linked: {why}")
+        if len(h["terms"]) > 1:  # the fused score: each term's share, and the words it matched
+            shares = " + ".join(f"{name} {value:.3f}" for name, value in h["terms"])
+            words = ", ".join(h["matched_words"]) or "-"
+            typer.echo(f"       score: {shares}   words: {words}")
 
 
 @sar_app.command()

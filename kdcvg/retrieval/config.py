@@ -85,6 +85,9 @@ class TrainConfig:
         val_fraction: share of linked selling points held out for validation.
         patience: epochs without a lower validation loss before a phase ends (first the
             mixture phase, then the attention phase).
+        attention_epochs: most epochs of the attention phase (each runs the whole
+            SC-GAT forward and backward per step, the cost of training: on 2k clips and
+            4k selling points the validation loss gains little after about 15).
         keep_links: share of a batch whose own links stay in the graph (paraphrase regime);
             the rest are trained as selling points without clips.
         in_graph: share of those without clips that attach to their own node (a selling
@@ -109,6 +112,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     val_fraction: float = 0.2
     patience: int = 10
+    attention_epochs: int = 15
     keep_links: float = 0.5
     in_graph: float = 0.5
     name_product: float = 0.5
@@ -204,12 +208,33 @@ class RlConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """The fused score's weights (`kdcvg.retrieval.fusion`), fitted after the supervised stage.
+
+    Args:
+        enabled: fit the lexical term; False keeps SC-GAT's score alone.
+        depth: candidates taken from each of SC-GAT (FAISS) and BM25 before fusing.
+        steps: Adam steps of the fit (a few weights: cheap).
+        lr: Adam learning rate.
+        l2: pull of the weights toward SC-GAT alone (1, 0), so that a fit on a handful
+            of held-out links stays moderate.
+    """
+
+    enabled: bool = True
+    depth: int = 100
+    steps: int = 300
+    lr: float = 0.05
+    l2: float = 1e-3
+
+
+@dataclass(frozen=True)
 class SarConfig:
     """Everything needed to rebuild and retrain a SAR model."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     rl: RlConfig = field(default_factory=RlConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,4 +245,5 @@ class SarConfig:
             encoder=EncoderConfig(**raw.get("encoder", {})),
             train=TrainConfig(**raw.get("train", {})),
             rl=RlConfig(**raw.get("rl", {})),
+            fusion=FusionConfig(**raw.get("fusion", {})),
         )

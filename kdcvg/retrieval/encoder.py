@@ -225,12 +225,22 @@ class SCGAT(nn.Module):
 
     def node_states(self, x_dict: dict[str, Tensor],
                     edge_index_dict: dict[EdgeType, Tensor]) -> States:
-        """Hidden states of every node after each layer (index 0: the input projection)."""
+        """Hidden states of every node after each layer (index 0: the input projection).
+
+        Edge types without edges are not run: their convolutions would project every node
+        of both end types for no message (a graph without motion patterns has four such
+        types). A node type that receives on some edge type is updated with a zero
+        message where all of them are empty, as the convolutions would have given it.
+        """
+        receives = {et[2] for et in edge_index_dict}
+        live = {et: ei for et, ei in edge_index_dict.items() if ei.shape[1]}
         h = {nt: self.inp[nt](x) for nt, x in x_dict.items()}
         states = [h]
         for layer, hetero in enumerate(self.convs):
-            msgs = hetero(h, edge_index_dict)
-            h = {nt: self._update(layer, nt, v, msgs.get(nt)) for nt, v in h.items()}
+            msgs = hetero(h, live) if live else {}
+            h = {nt: self._update(layer, nt, v, msgs.get(nt, torch.zeros_like(v)
+                                                         if nt in receives else None))
+                 for nt, v in h.items()}
             states.append(h)
         return states
 

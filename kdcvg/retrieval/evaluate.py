@@ -170,10 +170,9 @@ def sar_run(retriever: Any, queries: list[EvalQuery], depth: int = RUN_DEPTH) ->
     """Run a `SarRetriever` over all queries in one batch."""
     vec, _, _ = retriever.query_vectors([q.text for q in queries], [q.product for q in queries],
                                         [q.category for q in queries])
-    scores, rows = retriever.search_vectors(vec, depth)
     keys = retriever.inputs.keys["clip"]
-    return {q.id: {keys[int(r)]: float(s) for r, s in zip(rows[i], scores[i], strict=True)
-                   if r >= 0} for i, q in enumerate(queries)}
+    ranked = retriever.rank(vec, [q.text.strip() for q in queries], depth)
+    return {q.id: {keys[h.row]: h.score for h in ranked[i]} for i, q in enumerate(queries)}
 
 
 def evaluate_store(store: GraphReader, home: Path, queries_path: Path, qrels_path: Path,

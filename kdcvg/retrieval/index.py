@@ -72,6 +72,14 @@ class ClipIndex:
         scores, rows = self._index.search(q, min(k, max(self.size, 1)))
         return scores, rows
 
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """(R, D) the stored vectors of `rows` (flat and HNSW indexes keep them whole)."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out: np.ndarray = self._index.reconstruct_batch(rows)
+        return out
+
     def save(self, folder: Path, tag: dict[str, str]) -> None:
         """Write `index.faiss` and `index.json` (the tag) into `folder`, each replaced whole."""
         import faiss

@@ -2,7 +2,7 @@
 
 A model folder holds `config.json` (the `SarConfig`, the input widths, the edge
 types, the schema version and graph version it was trained on, the stage
-reports) and `model.pt` (the SC-GAT state dict). Models live under the store
+reports, the fused score's learned weights) and `model.pt` (the SC-GAT state dict). Models live under the store
 folder: `<home>/sar/model` (after the RL stage) and `<home>/sar/supervised`
 (SC-GAT before it, the evaluation's ablation baseline).
 """
@@ -22,6 +22,7 @@ from kdcvg.graph.schema import SCHEMA_VERSION
 from kdcvg.retrieval.config import SarConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs
+from kdcvg.retrieval.fusion import FusionWeights
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.pt"
@@ -64,6 +65,8 @@ class SarModel:
         reports: one summary dict per training stage.
         prior_weight: weight of the clip feedback prior in the score (`prior.py`), in
             score units; 0 for the supervised stage.
+        fusion: the learned weights of SC-GAT's score and the lexical term
+            (`kdcvg.retrieval.fusion`); None ranks by SC-GAT's score alone.
     """
 
     config: SarConfig
@@ -73,6 +76,7 @@ class SarModel:
     reports: list[dict[str, Any]] = field(default_factory=list)
     digest: str = ""  # of the saved weights; tags the persisted index
     prior_weight: float = 0.0
+    fusion: FusionWeights | None = None
 
     def save_pretrained(self, folder: Path) -> Path:
         """Write config and weights; the folder is replaced whole or left untouched."""
@@ -89,6 +93,7 @@ class SarModel:
             "schema_version": self.schema_version,
             "reports": self.reports,
             "prior_weight": self.prior_weight,
+            "fusion": None if self.fusion is None else self.fusion.to_dict(),
         }
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
         torch.save(self.encoder.state_dict(), tmp / WEIGHTS_NAME)
@@ -117,13 +122,15 @@ class SarModel:
             encoder = SCGAT(meta["in_channels"], [tuple(et) for et in meta["edge_types"]],
                             config.encoder)
             encoder.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            fusion = (None if meta.get("fusion") is None
+                      else FusionWeights.from_dict(meta["fusion"]))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise RetrievalError(f"SAR model in {folder} is unreadable ({e}); "
                                  "retrain with `kdcvg sar train`") from e
         encoder.eval()
         return cls(config, encoder, meta["graph_version"], int(meta["schema_version"]),
                    list(meta.get("reports", [])), _digest(weights),
-                   float(meta.get("prior_weight", 0.0)))
+                   float(meta.get("prior_weight", 0.0)), fusion)
 
     def check_graph(self, inputs: GraphInputs) -> None:
         """Refuse a graph whose schema or feature widths differ from the training graph.

@@ -23,10 +23,11 @@ from kdcvg.retrieval.config import RlConfig, SarConfig, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT
 from kdcvg.retrieval.features import GraphInputs, build_inputs, message_edge_types
 from kdcvg.retrieval.feedback import stored_feedback, with_feedback_links
+from kdcvg.retrieval.fusion import FusionWeights, fit_fusion, stage_report
 from kdcvg.retrieval.model import CONFIG_NAME, SarModel, model_dir, sar_dir
 from kdcvg.retrieval.ppo import fixed_prior_weight, train_rl
 from kdcvg.retrieval.prior import stored_prior
-from kdcvg.retrieval.train import StageProgress, train_supervised
+from kdcvg.retrieval.train import StageProgress, split_selling_points, train_supervised
 
 if TYPE_CHECKING:
     from kdcvg.graph.store import GraphReader
@@ -50,14 +51,24 @@ def threads_for(inputs: GraphInputs) -> Iterator[None]:
 def fit(data: Any, id_maps: dict[str, list[str]], captions: list[str], config: SarConfig,
         feedback: Mapping[tuple[int, int], float] | None = None,
         progress: Progress | None = None, prior: np.ndarray | None = None,
-        start: SarModel | None = None) -> tuple[SarModel, SarModel]:
-    """Train SC-GAT (supervised), then refine a copy with the RL stage.
+        start: SarModel | None = None,
+        sp_texts: list[str] | None = None) -> tuple[SarModel, SarModel]:
+    """Train SC-GAT (supervised), fit the fused score's weights, refine with the RL stage.
+
+    The fused score (`kdcvg.retrieval.fusion`) is fitted on the supervised stage's
+    validation links; the RL stage tunes SC-GAT's own score (its candidates and policy
+    read `SCGAT.score`) and the feedback prior's weight, and when it keeps an update the
+    fused weights are fitted again on the final encoder, so each saved model carries
+    weights fitted to its own SC-GAT.
 
     Args:
+        captions: caption per clip row.
         feedback: pair feedback per (clip row, selling-point row).
         prior: (C,) the clips' feedback prior (`prior.clip_prior`).
         start: a trained supervised model of this graph: the supervised stage is skipped
             and the RL stage refines a copy of it.
+        sp_texts: text per selling-point row; the lexical term needs them (None, or
+            `config.fusion.enabled` False: SC-GAT's score alone).
 
     Returns:
         (supervised model, final model); the same weights when `config.rl.algo` is "none"
@@ -82,19 +93,36 @@ def fit(data: Any, id_maps: dict[str, list[str]], captions: list[str], config: S
             torch.manual_seed(config.train.seed)
             encoder = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)
             sup = train_supervised(encoder, inputs, config.train, stage("supervised")).__dict__
+            fused = _fusion(encoder, inputs, captions, sp_texts, config)
         else:
-            encoder, sup = copy.deepcopy(start.encoder), start.reports[0]
+            encoder, sup, fused = copy.deepcopy(start.encoder), start.reports[0], start.fusion
         supervised = SarModel(config, copy.deepcopy(encoder).eval(), inputs.graph_version,
-                              reports=[sup])
+                              reports=[sup, *_fusion_reports(fused, config)], fusion=fused)
         if config.rl.algo == "none":
             weight = fixed_prior_weight(encoder, inputs, config.rl, prior)
             return supervised, replace(supervised, prior_weight=weight)
         rl = train_rl(encoder, inputs, captions, config.rl, config.train.val_fraction,
                       config.train.seed, feedback, stage(config.rl.algo), config.train.paraphrase,
                       prior)
+        if rl.metrics.get("rl_kept"):  # SC-GAT changed: its weights are fitted again
+            fused = _fusion(encoder, inputs, captions, sp_texts, config)
     final = SarModel(config, encoder.eval(), inputs.graph_version,
-                     reports=[sup, rl.__dict__], prior_weight=rl.metrics["prior_weight"])
+                     reports=[sup, rl.__dict__, *_fusion_reports(fused, config)],
+                     prior_weight=rl.metrics["prior_weight"], fusion=fused)
     return supervised, final
+
+
+def _fusion(encoder: SCGAT, inputs: GraphInputs, captions: list[str],
+            sp_texts: list[str] | None, config: SarConfig) -> FusionWeights | None:
+    """The fused score's weights fitted on the validation links (None: not fitted)."""
+    if sp_texts is None or not config.fusion.enabled:
+        return None
+    _, val_sp = split_selling_points(inputs, config.train.val_fraction, config.train.seed)
+    return fit_fusion(encoder, inputs, captions, sp_texts, val_sp, config.fusion)
+
+
+def _fusion_reports(fused: FusionWeights | None, config: SarConfig) -> list[dict[str, Any]]:
+    return [] if fused is None else [stage_report(fused, config.fusion.steps).__dict__]
 
 
 def make_config(epochs: int | None = None, ppo_steps: int | None = None, seed: int = 0,
@@ -142,10 +170,12 @@ def train_sar(store: GraphReader, home: Path, epochs: int | None = None, ppo_ste
     data, id_maps = export_graph(store)
     texts = GraphTexts.from_store(store)
     captions = texts.captions(id_maps.get("clip", []))
+    sp_texts = texts.texts(id_maps.get("selling_point", []))
     feedback = stored_feedback(sar_dir(home), id_maps)
     prior = stored_prior(sar_dir(home), id_maps.get("clip", []), config.rl.prior_shrink)
     data = with_feedback_links(data, feedback)
-    supervised, final = fit(data, id_maps, captions, config, feedback, progress, prior, start)
+    supervised, final = fit(data, id_maps, captions, config, feedback, progress, prior, start,
+                            sp_texts)
     saved = model_dir(home, "model")
     if not force and (saved / CONFIG_NAME).exists():
         try:

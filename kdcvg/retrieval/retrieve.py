@@ -9,6 +9,9 @@ the graph changes it is rebuilt and saved again. A known
 selling point's text uses its precomputed vector; new text is embedded with
 MiniLM and attached to its product, category and nearest selling points
 (`SCGAT.encode_queries`), which also yields the attention weights that explain it.
+A model with fusion weights ranks SC-GAT's FAISS candidates together with BM25's over
+the clips' captions and linked selling points (`rank`, `kdcvg.retrieval.fusion`), and
+each hit names both terms' shares and the words matched.
 
 It is also the generation front end's reference source: `references()` returns
 `kdcvg.retrieval.scenes.Reference`s.
@@ -26,7 +29,14 @@ import torch
 from kdcvg.errors import RetrievalError
 from kdcvg.graph.schema import MAX_TEXT_CHARS
 from kdcvg.retrieval.encoder import GraphContext, Queries, QueryWeights
-from kdcvg.retrieval.features import GraphInputs, attach_edges, build_inputs, query_edges
+from kdcvg.retrieval.features import (
+    EXPRESSES,
+    GraphInputs,
+    attach_edges,
+    build_inputs,
+    query_edges,
+)
+from kdcvg.retrieval.fusion import TERMS, LexicalIndex, candidate_features, documents
 from kdcvg.retrieval.index import INDEX_META, ClipIndex
 from kdcvg.retrieval.model import SarModel, model_dir, sar_dir
 
@@ -35,6 +45,15 @@ if TYPE_CHECKING:
 
 EXPLAIN_TOP = 3
 KNOWN_CHUNK = 4096  # known selling points encoded per batch at load
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One clip of a ranking: its row, fused score and each term's contribution."""
+
+    row: int
+    score: float
+    terms: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,10 @@ class SarHit:
     motion_patterns: tuple[tuple[str, float], ...]
     neighbours: tuple[Neighbour, ...] = ()
     motion: tuple[float, ...] | None = None  # the clip's motion descriptor, when it has one
+    # each term's contribution to `score` (`fusion.TERMS`: SC-GAT, lexical), and the
+    # query's words that the clip's caption and linked selling points hold
+    terms: tuple[tuple[str, float], ...] = ()
+    matched_words: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,6 +107,10 @@ class GraphTexts:
 
     def captions(self, keys: list[str]) -> list[str]:
         return [str(self.clips.get(k, {}).get("caption") or "") for k in keys]
+
+    def texts(self, keys: list[str]) -> list[str]:
+        """The text of each selling point in `keys` ("" where unknown)."""
+        return [str(self.selling_points.get(k, {}).get("text") or "") for k in keys]
 
 
 def result_dict(result: SarResult) -> dict[str, Any]:
@@ -162,6 +189,13 @@ class SarRetriever:
         n_clip = len(self.inputs.keys["clip"])
         self._bonus = (model.prior_weight * prior.astype(np.float32)
                        if prior is not None and model.prior_weight else np.zeros(n_clip, np.float32))
+        # the lexical term's documents: captions and the linked selling points' texts
+        self.lexical: LexicalIndex | None = None
+        if model.fusion is not None:
+            self.lexical = LexicalIndex(documents(
+                texts.captions(self.inputs.keys["clip"]),
+                texts.texts(self.inputs.keys["selling_point"]),
+                self.inputs.edge_index[EXPRESSES]))
         self._sp_row = self.inputs.index_of("selling_point")
         self._product_row = self.inputs.index_of("product")
         self._category_row = self.inputs.index_of("category")
@@ -296,6 +330,54 @@ class SarRetriever:
 
         return rerank(self.index.search, vectors, k, self._bonus, self.index.size)
 
+    def rank(self, vectors: np.ndarray, texts: list[str], k: int) -> list[list[Ranked]]:
+        """The k best clips per query under the model's score, best first.
+
+        The score is SC-GAT's (the index's inner product) plus the feedback term when
+        clips were rated (`search_vectors`). With fusion weights, SC-GAT's top `depth`
+        (searched with the feedback term) are merged with BM25's top `depth` and each
+        candidate is scored by `FusionWeights`; the feedback term is then scaled by
+        SC-GAT's weight, the scale it was learned on. Each `Ranked` names its terms,
+        which add up to its score.
+
+        Args:
+            vectors: (Q, D) `query_vectors`; texts: the Q query texts.
+        """
+        fusion, lexical, bonus = self.model.fusion, self.lexical, self._bonus
+        rated = bool(bonus.any())
+        if fusion is None or lexical is None:
+            scores, rows = self.search_vectors(vectors, k)
+            return [[Ranked(int(r), float(s), _named(("scgat", float(s - bonus[r])),
+                                                     ("feedback", float(bonus[r])), rated))
+                     for s, r in zip(scores[q].tolist(), rows[q].tolist(), strict=True) if r >= 0]
+                    for q in range(rows.shape[0])]
+        scores, rows = self.search_vectors(vectors, max(k, fusion.depth))
+        # SC-GAT's own score of each candidate: the search's total less the feedback term
+        found = [{r: s - float(bonus[r]) for s, r in zip(scores[q].tolist(), rows[q].tolist(),
+                                                          strict=True) if r >= 0}
+                 for q in range(rows.shape[0])]
+
+        def sar_of(q: int, cand: np.ndarray) -> np.ndarray:
+            out = np.array([found[q].get(int(r), np.nan) for r in cand], dtype=np.float32)
+            missing = np.isnan(out)
+            if missing.any():  # clips only BM25 found: the same inner product
+                out[missing] = self.index.vectors(cand[missing]) @ vectors[q]
+            return out
+
+        feedback_weight = fusion.weights["scgat"]
+        ranked = []
+        for cand, feats in candidate_features(rows, lexical.normalised(texts), fusion.depth,
+                                              sar_of):
+            terms = fusion.terms(feats)  # (K, F)
+            extra = feedback_weight * bonus[cand]
+            total = terms.sum(axis=1) + extra
+            order = np.argsort(-total, kind="stable")[:k]
+            ranked.append([Ranked(int(cand[i]), float(total[i]),
+                                  tuple((t, float(terms[i, j])) for j, t in enumerate(TERMS))
+                                  + ((("feedback", float(extra[i])),) if rated else ()))
+                           for i in order])
+        return ranked
+
     def retrieve(self, text: str, product: str | None = None, category: str | None = None,
                  k: int = 10) -> SarResult:
         """The k clips that best express `text`, best first.
@@ -306,21 +388,20 @@ class SarRetriever:
         if k < 1:
             raise RetrievalError(f"k must be at least 1, got {k}")
         vec, neighbours, known = self.query_vectors([text], [product], [category])
-        scores, rows = self.search_vectors(vec, k)
         keys = self.inputs.keys["clip"]
         hits = []
-        for s, r in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
-            if r < 0:
-                continue
+        for ranked in self.rank(vec, [text.strip()], k)[0]:
+            r = ranked.row
             key = keys[r]
             info = self.texts.clips.get(key, {})
             motion = tuple((str(m["name"]), float(m.get("score") or 0.0))
                            for m in info.get("motion") or [])
-            hits.append(SarHit(key, float(s), str(info.get("caption") or ""),
+            words = () if self.lexical is None else tuple(self.lexical.matched(text, r))
+            hits.append(SarHit(key, ranked.score, str(info.get("caption") or ""),
                                str(info.get("uri") or ""), motion,
                                tuple(self._neighbour(nt, row, a)
                                      for nt, row, a in self._clip_explain[r]),
-                               self._motion[r]))
+                               self._motion[r], ranked.terms, words))
         return SarResult(text.strip(), hits, neighbours[0], known[0])
 
     def references(self, text: str, product_id: str | None, k: int) -> list[Any]:
@@ -329,6 +410,12 @@ class SarRetriever:
 
         return [Reference(h.clip_id, h.uri, h.caption, h.score, h.motion_patterns, h.motion)
                 for h in self.retrieve(text, product_id, None, k).hits]
+
+
+def _named(scgat: tuple[str, float], feedback: tuple[str, float], rated: bool
+           ) -> tuple[tuple[str, float], ...]:
+    """A ranking's terms without fusion: SC-GAT's, and the feedback term when clips were rated."""
+    return (scgat, feedback) if rated else (scgat,)
 
 
 def _collect(att: dict[Any, tuple[torch.Tensor, torch.Tensor]],

@@ -280,7 +280,7 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
             phase_end, best_epoch = epoch, epoch
             model.load_state_dict(best_state)
             opt = _optimizer(model, config, attention=True)
-        elif stalled:
+        elif stalled or (phase_end and epoch - phase_end >= config.attention_epochs):
             break
     model.load_state_dict(best_state)
     model.requires_grad_(True)

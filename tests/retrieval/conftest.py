@@ -50,8 +50,9 @@ def trained(demo_graph: Any) -> tuple[Any, Any]:
     from kdcvg.retrieval.pipeline import fit, make_config
 
     data, ids = demo_graph
-    captions = catalogue_texts().captions(ids["clip"])
-    return fit(data, ids, captions, make_config(seed=0, ppo_steps=256))
+    texts = catalogue_texts()
+    return fit(data, ids, texts.captions(ids["clip"]), make_config(seed=0, ppo_steps=256),
+               sp_texts=texts.texts(ids["selling_point"]))
 
 
 @pytest.fixture

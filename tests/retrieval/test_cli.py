@@ -44,8 +44,9 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     out = runner.invoke(app, ["sar", "train", *cli_env, "--epochs", "8", "--ppo-steps", "64"])
     assert out.exit_code == 0, out.output
     lines = [ln for ln in out.output.splitlines() if ln.strip()]
-    assert lines[-4].startswith("supervised: ") and "val_mrr=" in lines[-4]
-    assert lines[-3].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+    assert lines[-5].startswith("supervised: ") and "val_mrr=" in lines[-5]
+    assert lines[-4].startswith("ppo: 64 steps") and (tmp_path / "home/sar/model").is_dir()
+    assert lines[-3].startswith("fusion: ") and "w_lexical=" in lines[-3]
     # both objectives of the RL stage, before -> after
     assert lines[-2].startswith("objectives: relevance (validation MRR) ")
     assert "feedback (mean of the top 5, -1 to 1) 0.000 -> 0.000" in lines[-2]
@@ -108,7 +109,7 @@ def test_train_retrieve_feedback_eval(store, embedder, cli_env, tmp_path):
     objectives = trained["objectives"]
     assert set(objectives) == {"relevance", "feedback"}
     assert all(set(v) == {"before", "after"} for v in objectives.values())
-    assert [r["stage"] for r in trained["reports"]] == ["supervised", "ppo"]
+    assert [r["stage"] for r in trained["reports"]] == ["supervised", "ppo", "fusion"]
     assert trained["reports"][1]["metrics"]["feedback_weight"] == 1.0
 
     out = runner.invoke(app, ["sar", "eval", "--queries", str(EXAMPLES / "queries.jsonl"),

@@ -81,7 +81,8 @@ def _sar_and_dense(graph, ids, texts, queries, embedder, folder=EXAMPLES) -> dic
     """Metrics of SAR (supervised, seed 0) and dense over `queries` alone."""
     from kdcvg.retrieval.pipeline import fit, make_config
 
-    _, model = fit(graph, ids, texts.captions(ids["clip"]), make_config(seed=0, rl="none"))
+    _, model = fit(graph, ids, texts.captions(ids["clip"]), make_config(seed=0, rl="none"),
+                   sp_texts=texts.texts(ids["selling_point"]))
     qrels = ev.read_qrels(folder / "qrels.trec")
     return ev.measure({"sar": ev.sar_run(SarRetriever(model, graph, ids, texts, embedder),
                                          queries),

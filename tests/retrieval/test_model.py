@@ -12,7 +12,7 @@ def test_save_and_load_give_the_same_embeddings(trained, demo_inputs, tmp_path):
     folder = model.save_pretrained(tmp_path / "sar" / "model")
     meta = json.loads((folder / "config.json").read_text())
     assert meta["graph_version"] == demo_inputs.graph_version and meta["schema_version"] == 1
-    assert [r["stage"] for r in meta["reports"]] == ["supervised", "ppo"]
+    assert [r["stage"] for r in meta["reports"]] == ["supervised", "ppo", "fusion"]
     loaded = SarModel.from_pretrained(folder)
     with torch.no_grad():
         a = model.encoder.eval()(demo_inputs.x, demo_inputs.edge_index)["clip"]
