@@ -97,6 +97,34 @@ def test_fused_scores_are_the_sum_of_named_terms(trained, demo_graph, embedder):
         assert terms["scgat"] == pytest.approx(model.fusion.weights["scgat"] * inner, rel=1e-4)
 
 
+def test_the_feedback_term_joins_the_fused_score_at_scgat_scale(trained, demo_graph, embedder):
+    """With rated clips each hit names three terms that add up to its score; the feedback
+    share is `w_scgat x prior_weight x prior`, and a strongly rated clip rises."""
+    from dataclasses import replace
+
+    from kdcvg.retrieval.retrieve import SarRetriever
+
+    _, model = trained
+    text = "cold brew coffee steeped for twenty hours"
+    plain = SarRetriever(model, *demo_graph, catalogue_texts(), embedder).retrieve(text, k=33)
+    last = plain.hits[-1].clip_id
+    rows = SarRetriever(model, *demo_graph, catalogue_texts(), embedder).inputs.index_of("clip")
+    prior = np.zeros(len(rows), dtype=np.float32)
+    prior[rows[last]] = 1.0
+    rated = replace(model, prior_weight=50.0)
+    retriever = SarRetriever(rated, *demo_graph, catalogue_texts(), embedder, prior=prior)
+    result = retriever.retrieve(text, k=5)
+    w = model.fusion.weights["scgat"]
+    for hit in result.hits:
+        terms = dict(hit.terms)
+        assert set(terms) == {"scgat", "lexical", "feedback"}
+        assert hit.score == pytest.approx(sum(terms.values()), abs=1e-4)
+        expected = w * 50.0 * float(prior[rows[hit.clip_id]])
+        assert terms["feedback"] == pytest.approx(expected, abs=1e-4)
+    assert w > 0  # the demo's fit keeps SC-GAT's weight: the rated clip comes first
+    assert result.hits[0].clip_id == last
+
+
 CODES = ["zorvane", "quillex", "brantoq", "velmira", "tashkor", "yondrel", "pruvast", "kelmora",
          "dravix", "sunquel", "morbith", "taviren", "glendox", "ravosk", "hemtral", "cordwyn",
          "plasmek", "ultrov", "fendrik", "noxarel", "jolvane", "tressik", "wyndral", "ombrisk"]
