@@ -51,19 +51,9 @@ NEW_TEXTS = ["keeps drinks cold all day", "a gentle pour into a glass", "crisp a
 
 def demo_batch() -> Any:
     """The demo catalogue and its clips with curated links (no footage needed to retrieve)."""
-    from kdcvg.demo import catalog as cat
-    from kdcvg.demo.build import catalogue_batch
+    from kdcvg.demo.build import catalogue_with_clips_batch
 
-    batch = catalogue_batch()
-    for c in cat.DEMO_CLIPS:
-        batch.add_node("Clip", {"id": c.id, "uri": f"clips/{c.id}.mp4", "caption": c.caption,
-                                "product": c.product})
-        batch.add_link("SHOWS", c.id, c.product)
-        for sp, w in c.expresses:
-            batch.add_link("EXPRESSES", c.id, sp, {"weight": w, "source": "curated"})
-        for m in (c.motion, *c.creative):
-            batch.add_link("HAS_MOTION", c.id, m, {"score": 1.0, "source": "curated"})
-    return batch
+    return catalogue_with_clips_batch()
 
 
 NODES_PER_WRITE = 500  # rows carrying 384 floats each: one Bolt message stays small

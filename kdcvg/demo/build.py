@@ -73,6 +73,24 @@ def catalogue_batch() -> Any:
     return batch
 
 
+def catalogue_with_clips_batch() -> Any:
+    """The catalogue and its clips with their curated links and motion, no footage.
+
+    What retrieval needs (tests, benches): clip rows name `clips/<id>.mp4`, which is
+    never read; `build_demo` renders and ingests the real files.
+    """
+    batch = catalogue_batch()
+    for c in DEMO_CLIPS:
+        batch.add_node("Clip", {"id": c.id, "uri": f"clips/{c.id}.mp4", "caption": c.caption,
+                                "product": c.product})
+        batch.add_link("SHOWS", c.id, c.product)
+        for sp, w in c.expresses:
+            batch.add_link("EXPRESSES", c.id, sp, {"weight": w, "source": "curated"})
+        for m in (c.motion, *c.creative):
+            batch.add_link("HAS_MOTION", c.id, m, {"score": 1.0, "source": "curated"})
+    return batch
+
+
 def curated_motion_batch() -> Any:
     """Curated HAS_MOTION links of each demo clip to its creative patterns (score 1.0)."""
     from kdcvg.graph.records import IngestBatch

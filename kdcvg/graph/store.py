@@ -179,10 +179,8 @@ class Store:
         except (QueryError, StoreError):
             raise
         except Exception as e:
-            from neo4j.exceptions import Neo4jError, ServiceUnavailable
-
-            if isinstance(e, Neo4jError | ServiceUnavailable):
-                raise _translate(e, "write" + self._full_disk_note()) from e
+            if (refusal := self._server_refusal(e)) is not None:
+                raise refusal from e
             raise
 
     @contextmanager
@@ -204,11 +202,17 @@ class Store:
         except (QueryError, StoreError):
             raise
         except Exception as e:
-            from neo4j.exceptions import Neo4jError, ServiceUnavailable
-
-            if isinstance(e, Neo4jError | ServiceUnavailable):
-                raise _translate(e, "write" + self._full_disk_note()) from e
+            if (refusal := self._server_refusal(e)) is not None:
+                raise refusal from e
             raise
+
+    def _server_refusal(self, e: Exception) -> Exception | None:
+        """A failed write's one-line error when the server refused it; None for anything else."""
+        from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
+        if isinstance(e, Neo4jError | ServiceUnavailable):
+            return _translate(e, "write" + self._full_disk_note())
+        return None
 
     def _full_disk_note(self) -> str:
         """Why a write failed, when the embedded database's disk is full."""

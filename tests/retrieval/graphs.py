@@ -140,16 +140,7 @@ def random_encoder(in_channels: dict[str, int], seed: int) -> SCGAT:
 
 def load_demo(store: object, embedder: object) -> None:
     """Write the demo catalogue and its clips (curated links, motion) into `store`."""
-    from kdcvg.demo.build import catalogue_batch
+    from kdcvg.demo.build import catalogue_with_clips_batch
     from kdcvg.graph.ingest import write_batch
 
-    batch = catalogue_batch()
-    for c in cat.DEMO_CLIPS:
-        batch.add_node("Clip", {"id": c.id, "uri": f"clips/{c.id}.mp4", "caption": c.caption,
-                                "product": c.product})
-        batch.add_link("SHOWS", c.id, c.product)
-        for sp, w in c.expresses:
-            batch.add_link("EXPRESSES", c.id, sp, {"weight": w, "source": "curated"})
-        for m in (c.motion, *c.creative):
-            batch.add_link("HAS_MOTION", c.id, m, {"score": 1.0, "source": "curated"})
-    write_batch(store, batch, embedder)  # type: ignore[arg-type]
+    write_batch(store, catalogue_with_clips_batch(), embedder)  # type: ignore[arg-type]
