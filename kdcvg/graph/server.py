@@ -39,6 +39,9 @@ ANALYST_GROUP = "analyst"
 # The credentials file's key (and a store's role) for the tool's own reads and writes.
 CURATOR = "curator"
 LOCK_NAME = "kdcvg.lock"
+# what a running `kdcvg serve` answers for the commands of its store (kdcvg.remote)
+FORWARDED = ("sar retrieve|feedback", "graph query|stats|cypher|add-selling-point|link",
+             "generate ad|batch")
 # Where `kdcvg graph serve` keeps the credentials of the run (owner-only, removed on stop).
 CREDENTIALS_NAME = "kdcvg.credentials.json"
 BULK_MARKER = "BULK_LOAD_INCOMPLETE"  # left by a --bulk load that was killed mid-way
@@ -271,11 +274,13 @@ class FolderLock:
             f.close()
             holder = self.holder()
             who = f"process {holder.pid} ({holder.command})" if holder else "another process"
-            hint = (
-                f"connect to it with --neo4j {holder.uri}"
-                if holder and holder.uri
-                else "stop it, or run `kdcvg graph serve` and pass its --neo4j URI to every command"
-            )
+            if holder and holder.command.split()[1:2] == ["serve"]:  # `kdcvg serve`
+                hint = (f"`kdcvg serve` answers {', '.join(FORWARDED)} for it; stop the "
+                        "server for this command")
+            elif holder and holder.uri:
+                hint = f"connect to it with --neo4j {holder.uri}"
+            else:
+                hint = "stop it, or run `kdcvg graph serve` and pass its --neo4j URI to every command"
             raise StoreError(f"database folder {self.root} is in use by {who}; {hint}") from None
         self._file = f
         os.chmod(self.path, 0o600)  # a lock file left by an older version may be 0644

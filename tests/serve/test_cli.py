@@ -97,6 +97,33 @@ def test_errors_are_the_same_line_and_status(trained, server, args, line):
     assert_same(local, remote)
 
 
+@pytest.mark.slow
+def test_a_command_the_server_does_not_answer_says_to_stop_it(tmp_path):
+    """On an embedded folder `kdcvg serve` holds, `sar train` (not forwarded) is refused
+    with a line that says what the server answers and to stop it for this command."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.serve.kit import REPO, TrainedStore, start_server
+
+    db = tmp_path / "store" / "ackb"
+    served = start_server(TrainedStore(None, db.parent, {}, ["--db", str(db)]),
+                          tmp_path / "serve.log")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop("KDCVG_NO_SERVER", None)
+        done = subprocess.run([sys.executable, "-m", "kdcvg.cli", "sar", "train", "--db",
+                               str(db)], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        assert served.stop() == 143
+    assert done.returncode == 1
+    assert f"database folder {db} is in use by process {served.proc.pid} " in done.stderr
+    assert ("`kdcvg serve` answers sar retrieve|feedback, graph query|stats|cypher|"
+            "add-selling-point|link, generate ad|batch for it; stop the server for this "
+            "command") in done.stderr
+
+
 def test_retrieve_json_is_the_same_but_for_wall_time(trained, server):
     local, remote = both(trained, ["sar", "retrieve", KNIFE, "--k", "3", "--json"])
     assert local.exit_code == remote.exit_code == 0
