@@ -105,7 +105,7 @@ def _keep(db: Path, to: Path) -> Path:
 def evaluate(db: Path, homes: dict, seeds: list[int], weights: list[float], queries: list[dict],
              qrels: dict, truth_all: dict, truth_held: dict) -> dict:
     """(seed, method) -> {"nDCG@10": per query, "rating": per query, "held": per query, ...}."""
-    import torch
+    from dataclasses import replace
 
     from kdcvg.config import resolve_store
     from kdcvg.graph.embeddings import default_embedder
@@ -131,23 +131,20 @@ def evaluate(db: Path, homes: dict, seeds: list[int], weights: list[float], quer
             for w in weights:
                 r = SarRetriever.load(store, homes[(seed, f"rl w={w:g}")], "model", emb)
                 out[(seed, f"rl w={w:g}")] = measures(ev.sar_run(r, qs))
-                rl = r.model.reports[-1]["metrics"]
+                rl = next(x["metrics"] for x in r.model.reports if x["stage"] != "supervised")
                 out[(seed, f"rl w={w:g}")]["info"] = {
                     k: rl.get(k) for k in ("prior_weight", "rl_kept", "relevance_before",
                                            "relevance_after", "feedback_before", "feedback_after")}
-            # the feature: supervised scores + theta x unit x prior, every theta
+            # the feature: the supervised model's own ranking (fused score included) with
+            # the feedback term at theta x unit, every theta, through `SarRetriever.rank`
             keys = sup.inputs.keys["clip"]
             prior = stored_prior(home / "sar", keys, sup.model.config.rl.prior_shrink)
             unit = linked_prior_unit(sup.model.encoder, sup.inputs, sup.model.config.rl, prior)
-            vec, _, _ = sup.query_vectors([q.text for q in qs], [None] * len(qs))
-            with torch.no_grad():
-                clip_vec = sup.model.encoder.clip_vectors(sup.context).numpy()
-            scores = vec @ clip_vec.T
+            supervised_model = sup.model
             for theta in THETAS:
-                total = scores + theta * unit * prior
-                top = np.argsort(-total, axis=1)[:, :ev.RUN_DEPTH]
-                run = {q.id: {keys[c]: float(total[i, c]) for c in top[i]} for i, q in enumerate(qs)}
-                out[(seed, f"feature theta={theta:g}")] = measures(run)
+                sup.model = replace(supervised_model, prior_weight=theta * unit)
+                out[(seed, f"feature theta={theta:g}")] = measures(ev.sar_run(sup, qs))
+            sup.model = supervised_model
             out[(seed, "unit")] = unit
     return out
 

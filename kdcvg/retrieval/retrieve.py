@@ -185,10 +185,10 @@ class SarRetriever:
             self._known = (Queries(torch.cat(embs), text, QueryWeights.cat(weights))
                            if embs else None)
             self._known_explain = [_top(e) for e in self._known_explain]
-        # the feedback term: `prior.rerank` adds it to the index's score in `search`
+        # the feedback term (`_bonus`): `prior.rerank` adds it to the index's score
         n_clip = len(self.inputs.keys["clip"])
-        self._bonus = (model.prior_weight * prior.astype(np.float32)
-                       if prior is not None and model.prior_weight else np.zeros(n_clip, np.float32))
+        self.prior = (prior.astype(np.float32) if prior is not None
+                      else np.zeros(n_clip, np.float32))
         # the lexical term's documents: captions and the linked selling points' texts
         self.lexical: LexicalIndex | None = None
         if model.fusion is not None:
@@ -243,6 +243,12 @@ class SarRetriever:
         data = with_feedback_links(data, stored_feedback(sar_dir(home), id_maps))
         prior = stored_prior(sar_dir(home), id_maps.get("clip", []), model.config.rl.prior_shrink)
         return cls(model, data, id_maps, GraphTexts.from_store(store), embedder, folder, prior)
+
+    @property
+    def _bonus(self) -> np.ndarray:
+        """Each clip's feedback term in score units: the model's weight x the clip's prior."""
+        bonus: np.ndarray = np.float32(self.model.prior_weight) * self.prior
+        return bonus
 
     @property
     def embedder(self) -> Any:
