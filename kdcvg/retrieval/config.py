@@ -184,7 +184,7 @@ class RlConfig:
     n_epochs: int = 4
     rewards: dict[str, float] = field(default_factory=lambda: {"cider": 0.5, "curated": 1.0})
     feedback_weight: float = FEEDBACK_WEIGHT
-    prior_weight: float = 0.5
+    prior_weight: float = 1.0
     prior_gain: float = 10.0
     prior_shrink: float = 5.0
     seed: int = 0
