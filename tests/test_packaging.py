@@ -34,6 +34,16 @@ def test_named_queries_are_read_from_the_installed_package(monkeypatch: pytest.M
     assert {q.name for q in list_queries()} == shipped
 
 
+def test_no_database_folder_is_tracked() -> None:
+    """A store folder (its lock, ArcadeDB's users file with password hashes) never ships."""
+    from kdcvg.graph.server import LOCK_NAME
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    stores = [t for t in tracked if Path(t).name in (LOCK_NAME, "server-users.jsonl")]
+    assert stores == []
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
