@@ -16,7 +16,6 @@ Ray tasks (`ray_batch.py`).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from kdcvg.errors import GenerationError, KdcvgError, ValidationError
 from kdcvg.generation.backends import CPU_BACKENDS
 from kdcvg.generation.base import AdJob
+from kdcvg.generation.batch_job import BatchJob, result_fields
 from kdcvg.generation.outputs import NoSpaceError, OutputPaths, now_iso, write_error
 from kdcvg.generation.pipeline import (
     PreparedJob,
@@ -51,7 +51,6 @@ from kdcvg.validation import (
     check_number,
     check_options,
     check_text,
-    safe_child,
 )
 
 if TYPE_CHECKING:
@@ -64,29 +63,6 @@ FIELDS = ("id", "product", "selling_points", "selling_point", "format", "duratio
           "seed", "size", "model", "options")
 
 ProgressHook = Callable[[str, str, str], None]  # (job id, state, detail)
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """One valid row of a job file."""
-
-    row: int
-    id: str
-    job: AdJob
-    size: tuple[int, int] | None = None
-
-    def video(self, folder: Path) -> Path:
-        """`<folder>/<id>.mp4`, checked to stay inside `folder`."""
-        return safe_child(folder, f"{self.id}.mp4")
-
-    @property
-    def spec(self) -> str:
-        """A hash of everything that shapes the output: a changed row is rendered again."""
-        text = json.dumps({"job": [self.job.product_id, list(self.job.selling_points),
-                                   self.job.format, self.job.duration_s, self.job.seed,
-                                   self.job.backend, dict(self.job.options)],
-                           "size": self.size}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -269,14 +245,6 @@ def is_finished(folder: Path, job: BatchJob, manifest: Manifest) -> bool:
     entry = manifest.get(job.id)
     return (paths.sidecar.exists() and paths.video.exists()
             and entry.get("state") == "done" and entry.get("spec") == job.spec)
-
-
-def result_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """What the manifest keeps of a finished ad's sidecar record: metrics and seconds."""
-    return {"metrics": {k: record["metrics"].get(k) for k in
-                        ("dynamic_degree", "motion_smoothness", "temporal_consistency",
-                         "motion_fidelity", "clip_score")},
-            "seconds": record["timings"]["total_s"]}
 
 
 def _render_worker(prepared: PreparedJob, out: str, size: tuple[int, int] | None,

@@ -33,7 +33,7 @@ from typing import Any
 
 from kdcvg.errors import GenerationError, KdcvgError
 from kdcvg.generation.backends import CPU_BACKENDS
-from kdcvg.generation.batch import BatchJob, result_fields
+from kdcvg.generation.batch_job import BatchJob, result_fields
 from kdcvg.generation.outputs import OutputPaths, write_ad
 from kdcvg.generation.pipeline import PreparedJob, render_job
 
