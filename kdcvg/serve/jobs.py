@@ -30,7 +30,7 @@ from kdcvg.errors import BusyError, ConflictError, KdcvgError, NotFoundError
 from kdcvg.validation import check_id, safe_child
 
 if TYPE_CHECKING:
-    from kdcvg.serve.state import Service
+    from kdcvg.graph.store import Store
 
 JOB_FILE = "job.json"
 JOBS_NAME = "jobs.jsonl"  # a batch's job rows, when the request carried them
@@ -53,12 +53,13 @@ class JobQueue:
     """The job queue of one server; its worker thread starts with it.
 
     Args:
-        service: the server's warm state (store, folders).
+        store: the open store the jobs read their references from.
+        root: the folder that holds one folder per job (`<store folder>/ads`).
     """
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.root = service.ads_root
+    def __init__(self, store: Store, root: Path) -> None:
+        self.store = store
+        self.root = root
         self._jobs: dict[str, dict[str, Any]] = {}
         self._done: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -213,7 +214,7 @@ class JobQueue:
         from kdcvg.generation.fallback import source_for
 
         request = job["request"]
-        store = self.service.store
+        store = self.store
         source = source_for(request.get("references", "auto"), store,
                             bool(request.get("strict", False)))
         folder = self.folder(job["id"])

@@ -107,7 +107,7 @@ class Service:
 
         with self._lock:
             if self._jobs is None:
-                self._jobs = JobQueue(self)
+                self._jobs = JobQueue(self.store, self.ads_root)
             return self._jobs
 
     def close(self) -> None:
