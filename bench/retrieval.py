@@ -63,6 +63,45 @@ def synthetic(n_clip: int, n_sp: int, seed: int = 0):  # noqa: ANN201
     return data, ids
 
 
+def rss_mib() -> float:
+    """Resident memory now (ru_maxrss is the peak)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def sar_train(data, ids, captions: list[str], sp_texts: list[str]) -> None:  # noqa: ANN001
+    """What `kdcvg sar train` runs after the export, timed per epoch and stage."""
+    from kdcvg.retrieval.pipeline import fit, make_config
+
+    marks: list[tuple[str, int, float, float]] = [("start", 0, time.perf_counter(), rss_mib())]
+
+    def progress(stage: str, done: int, total: int, line: str) -> None:
+        marks.append((stage, done, time.perf_counter(), rss_mib()))
+        print(f"  {stage} {done}/{total} {line} at {marks[-1][2] - marks[0][2]:.0f}s, "
+              f"RSS {marks[-1][3]:.0f} MiB", flush=True)
+
+    started = time.perf_counter()
+    _, final = fit(data, ids, captions, make_config(), progress=progress, sp_texts=sp_texts)
+    total = time.perf_counter() - started
+    sup = final.reports[0]["metrics"]
+    # between two epoch ends: the steps and a validation pass (the first epoch's time would
+    # include building the inputs)
+    epochs = [(b[2] - a[2]) for a, b in zip(marks, marks[1:], strict=False)
+              if a[0] == b[0] == "supervised"]
+    probe = int(sup["mixture_epochs"]) - 1
+    for name, part in (("probe", epochs[:probe]), ("attention", epochs[probe:])):
+        if part:
+            print(f"supervised {name} phase: {len(part)} epochs, {np.mean(part):.1f}s per epoch "
+                  f"(min {min(part):.1f}, max {max(part):.1f}; steps + a validation pass)")
+    for report in final.reports:
+        print(f"stage {report['stage']}: {report['seconds']:.0f}s")
+    print(f"supervised: {sup['train_steps']:.0f} steps, attention step "
+          f"{sup['attention_step_seconds']:.2f}s, probe step {sup['probe_step_seconds']:.2f}s, "
+          f"val_mrr {sup['val_mrr']:.3f}")
+    print(f"sar train (fit) total: {total:.0f}s = {total / 60:.1f} min; peak memory (max RSS) "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", flush=True)
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000, q))
 
@@ -77,6 +116,10 @@ def main() -> None:
     parser.add_argument("--epoch-steps", type=int, default=None,
                         help="time only this many supervised steps and extrapolate the epoch "
                              "(default: a real full epoch)")
+    parser.add_argument("--sar-train", action="store_true",
+                        help="time a whole `sar train` (`pipeline.fit`, default config: "
+                             "supervised stage, fusion fit, PPO) with per-epoch time and "
+                             "memory, instead of the stage-by-stage timings and latencies")
     args = parser.parse_args()
     import tempfile
     from pathlib import Path
@@ -100,6 +143,10 @@ def main() -> None:
     inputs = build_inputs(data, ids, knn=5)
     print(f"graph: {n_clip} clips, {n_sp} selling points; inputs (kNN edges) built in "
           f"{time.perf_counter() - t:.1f}s")
+    if args.sar_train:
+        captions = [f"clip {i} caption {i % 97} tone {i % 13}" for i in range(n_clip)]
+        sar_train(data, ids, captions, [f"selling point {i}" for i in range(n_sp)])
+        return
     config = SarConfig()
     torch.manual_seed(0)
     enc = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)

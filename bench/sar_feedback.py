@@ -1,4 +1,4 @@
-"""What user ratings add to SAR on real ads: `bench/sar_real.py --ratings` (issue 17, section 3).
+"""What user ratings add to SAR on real ads (issue 17, section 3), on pitt-dev.
 
 pitt-dev's `effectiveness.jsonl` (`clip`, `ratings`: up to five annotators' 1-5 answers to
 "how effective is this ad?") stands in for the ratings a producer collects on finished
@@ -20,10 +20,15 @@ the top-5 references, each ad's effectiveness being the mean of its ratings (all
 is in-sample on the ratings (it rewards repeating them, noise included). With
 `--held-out-raters N` each ad's last N ratings are kept out of the feedback and a second
 column averages only those: raters the system never heard from, about the same ads.
+
+Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/sar_feedback.py [--data DIR] [--seeds 0]
+     [--folds 5] [--limit N] [--rl ppo] [--steps 512] [--epochs 30]
+     [--feedback-weights 0,0.25,0.5,0.75,1] [--held-out-raters N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import tempfile
@@ -31,7 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sar_real import curator_records, kdcvg, per_query, read_jsonl, train_cost, write_jsonl
+from sar_real import (
+    DATA,
+    FILES,
+    check_set,
+    curator_records,
+    kdcvg,
+    per_query,
+    read_jsonl,
+    read_set,
+    train_cost,
+    write_jsonl,
+)
 
 THETAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 TOP = 5
@@ -203,3 +219,26 @@ def report(per: dict, seeds: list[int], weights: list[float], qrels: dict, folds
         print(f"seed {seed}: prior unit {per[(seed, 'unit')]:.4f}")
         for w in weights:
             print(f"  rl w={w:g}: " + json.dumps(per[(seed, f"rl w={w:g}")]["info"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="the pitt-dev folder")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--folds", type=int, default=5, help="held-out query folds")
+    parser.add_argument("--limit", type=int, default=None, help="keep N ads (quick run)")
+    parser.add_argument("--rl", default="ppo")
+    parser.add_argument("--steps", type=int, default=512, help="RL environment steps")
+    parser.add_argument("--epochs", type=int, default=None, help="supervised epochs (max)")
+    parser.add_argument("--feedback-weights", default="0,0.25,0.5,0.75,1")
+    parser.add_argument("--held-out-raters", type=int, default=0,
+                        help="keep each ad's last N ratings out of the feedback (honest measure)")
+    args = parser.parse_args()
+    check_set(args.data, "sar_feedback", (*FILES, "effectiveness.jsonl"))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    clips, sps, queries, qrels = read_set(args.data, args.limit)
+    ratings(args, seeds, clips, sps, queries, qrels)
+
+
+if __name__ == "__main__":
+    main()

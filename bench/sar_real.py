@@ -27,12 +27,11 @@ on the remaining one. The paired sign-flip test (`sar_quality.paired_p`) compare
 with the best baseline (highest mean nDCG@10 of dense, bm25 and hybrid) and with the
 stage before RL, over (seed, query) pairs, for each measure.
 
-With `--ratings` (issue 17, section 3) the bench measures what user feedback adds
-instead (`ratings()`, docs/sar.md "Feedback on real ads").
+What user feedback adds (issue 17, section 3) is `bench/sar_feedback.py`, on the same set.
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/sar_real.py [--data DIR] [--seeds 0,1,2]
      [--folds 5] [--limit N] [--rl ppo|reinforce|none] [--steps 512] [--epochs 60]
-     [--ratings [--feedback-weights 0,0.25,0.5,0.75,1] [--held-out-raters N]]
+     [--sampled]
 """
 
 from __future__ import annotations
@@ -59,6 +58,15 @@ FILES = ("clips.jsonl", "selling_points.jsonl", "queries.jsonl", "qrels.trec")
 REPORTED = ("nDCG@10", "R(rel=2)@10", "RR(rel=2)")
 BASELINES = ("dense", "bm25", "hybrid")
 METHODS = ("sar", "sar-supervised", *BASELINES)
+
+
+def check_set(data: Path, bench: str, files: tuple[str, ...] = FILES) -> None:
+    """Exit with a clear line when the set is not there (../shared is beside the checkout)."""
+    missing = [f for f in files if not (data / f).is_file()]
+    if missing:
+        sys.exit(f"{bench}: the pitt-dev set is not at {data} (missing {', '.join(missing)}); "
+                 "pass --data DIR (it lives in ../shared/data/pitt-dev beside the repository, "
+                 "never in it)")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -133,6 +141,28 @@ def kdcvg(*args: str, timed: bool = False) -> dict[str, float]:
     return out
 
 
+def train_sampled(db: Path, seed: int, args: argparse.Namespace) -> dict[str, float]:
+    """`sar train` in this process with both stages on the large-graph path
+    (`sample_above=0`); wall and CPU seconds (peak memory is the bench's own)."""
+    import resource
+    from dataclasses import replace
+
+    from kdcvg.config import resolve_store
+    from kdcvg.graph.store import open_store
+    from kdcvg.retrieval.pipeline import make_config, train_sar
+
+    config = make_config(args.epochs, args.steps, seed, args.rl)
+    config = replace(config, train=replace(config.train, sample_above=0),
+                     rl=replace(config.rl, sample_above=0))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    with open_store(resolve_store(db=db)) as store:
+        train_sar(store, db.parent, config=config, force=True)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {"wall_s": time.perf_counter() - started,
+            "cpu_s": after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime}
+
+
 def per_query(run: dict, qrels: dict) -> dict[str, dict[str, float]]:
     """Measure -> query -> value, as `evaluate.measure` averages them (strict measures over
     the queries that have a top-grade clip)."""
@@ -186,25 +216,14 @@ def main() -> None:
     parser.add_argument("--rl", default="ppo")
     parser.add_argument("--steps", type=int, default=512, help="RL environment steps")
     parser.add_argument("--epochs", type=int, default=None, help="supervised epochs (max)")
-    parser.add_argument("--ratings", action="store_true",
-                        help="feed effectiveness.jsonl through `sar feedback`; sweep "
-                        "--feedback-weight (ratings())")
-    parser.add_argument("--feedback-weights", default="0,0.25,0.5,0.75,1")
-    parser.add_argument("--held-out-raters", type=int, default=0,
-                        help="keep each ad's last N ratings out of the feedback (honest measure)")
+    parser.add_argument("--sampled", action="store_true",
+                        help="train in-process on the large-graph path (sample_above=0: "
+                        "fanout-10 sampled neighbourhoods, sampled validation), to compare "
+                        "its quality with the default exact path")
     args = parser.parse_args()
-    missing = [f for f in FILES if not (args.data / f).is_file()]
-    if missing:
-        sys.exit(f"sar_real: the pitt-dev set is not at {args.data} (missing "
-                 f"{', '.join(missing)}); pass --data DIR (it lives in ../shared/data/pitt-dev "
-                 "beside the repository, never in it)")
+    check_set(args.data, "sar_real")
     seeds = [int(s) for s in args.seeds.split(",")]
     clips, sps, queries, qrels = read_set(args.data, args.limit)
-    if args.ratings:
-        from sar_feedback import ratings
-
-        ratings(args, seeds, clips, sps, queries, qrels)
-        return
     print(f"set: {len(clips)} clips, {len(sps)} selling points, {len(queries)} queries, "
           f"{sum(map(len, qrels.values()))} judgements", flush=True)
     with tempfile.TemporaryDirectory(prefix="sar-real-") as tmp:
@@ -215,8 +234,9 @@ def main() -> None:
         homes, cost = {}, {}
         for seed in seeds:
             extra = ["--epochs", str(args.epochs)] if args.epochs else []
-            cost[seed] = kdcvg("sar", "train", "--db", str(db), "--seed", str(seed), "--rl",
-                               args.rl, "--ppo-steps", str(args.steps), *extra, timed=True)
+            cost[seed] = (train_sampled(db, seed, args) if args.sampled else
+                          kdcvg("sar", "train", "--db", str(db), "--seed", str(seed), "--rl",
+                                args.rl, "--ppo-steps", str(args.steps), *extra, timed=True))
             homes[seed] = Path(tmp) / f"seed-{seed}"
             shutil.copytree(db.parent / "sar", homes[seed] / "sar")
             print(f"seed {seed}: sar train {train_cost(cost[seed])}", flush=True)

@@ -17,6 +17,10 @@ REWARD_SOURCES = ("cider", "curated", "feedback")
 FEEDBACK_WEIGHT = 0.0  # the RL stage leaves the feedback term alone (docs/sar.md, "Feedback on real ads")
 SAMPLE_ABOVE = 20_000  # nodes; both stages run SC-GAT on sampled subgraphs above it
 FANOUT = 10
+# above SAMPLE_ABOVE, a validation pass ranks this many held-out selling points (a fixed
+# sample) against their positives and this many other clips (`train.validation_set`)
+VAL_QUERIES = 1024
+VAL_CLIPS = 4096
 
 
 def check_feedback_weight(value: float) -> float:
@@ -97,8 +101,12 @@ class TrainConfig:
             to a random cosine in [paraphrase, 1] (`train.paraphrase`); 1 trains on the
             exact text.
         seed: makes the split, the batches and the initial weights reproducible.
-        sample_above: graphs with more nodes than this train on sampled subgraphs.
+        sample_above: graphs with more nodes than this train on sampled subgraphs (smaller
+            ones on each batch's whole computation graph) and validate on a sample.
         fanout: in-edges kept per node, edge type and hop when sampling.
+        epoch_queries: most training selling points per epoch, a fresh seeded sample each
+            epoch (an epoch of a 200k-selling-point graph would be 2,000 steps between two
+            validations).
         max_steps: stop each epoch after this many steps (None: a full pass); for
             benchmarks that time steps on graphs where a full epoch takes an hour.
     """
@@ -120,6 +128,7 @@ class TrainConfig:
     seed: int = 0
     sample_above: int = SAMPLE_ABOVE
     fanout: int = FANOUT
+    epoch_queries: int = 8192
     max_steps: int | None = None
 
 

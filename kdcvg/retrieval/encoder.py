@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from torch_geometric.nn import HeteroConv
 
 States = list[dict[str, Tensor]]  # h^0 .. h^L per node type
+CHUNK_ROWS = 32_768  # destination rows per convolution call on graphs with more of a type
 MIXTURE = ("beta", "gamma", "delta", "epsilon", "log_temperature")
 # starting values of the score's scalars (`gat_gate` starts at `EncoderConfig.gat_gate`):
 # the raw-text and knowledge skips (beta, gamma) carry the dense ranking and the curated
@@ -112,7 +113,8 @@ class GraphContext:
         hidden: (N_sp,) bool, selling points whose EXPRESSES links are hidden.
         edges: the message-passing edges in use (`features.drop_links`).
         linked: (N_sp,) bool, selling points with links among `edges`.
-        know: (N_clip, 384) `features.linked_text` over `edges`.
+        know: (N_clip, 384) `features.linked_text` over `edges`, computed on first use
+            of every row (`knowledge`); None until then.
         states: `SCGAT.node_states` of the graph or of `sub`; None: the attention term
             is not run (query and clip embeddings are zeros; it weighs 0 anyway).
         clip_emb: the clips' embeddings from `states`, one row per clip of the states.
@@ -123,7 +125,7 @@ class GraphContext:
     hidden: Tensor
     edges: dict[EdgeType, Tensor]
     linked: Tensor
-    know: Tensor
+    know: Tensor | None = None
     states: States | None = None
     clip_emb: Tensor | None = None
     sub: Subgraph | None = None
@@ -134,7 +136,20 @@ class GraphContext:
         if hidden is None:
             hidden = torch.zeros(inputs.x["selling_point"].shape[0], dtype=torch.bool)
         edges = drop_links(inputs, hidden)
-        return cls(inputs, hidden, edges, linked_mask(inputs, edges), linked_text(inputs, edges))
+        return cls(inputs, hidden, edges, linked_mask(inputs, edges))
+
+    def knowledge(self, rows: Tensor | None = None) -> Tensor:
+        """(C, 384) `features.linked_text` of the clips at `rows` (default every clip).
+
+        A training step reads its candidates' rows only: the whole table is 150 MB to
+        build per step at 100k clips.
+        """
+        if self.know is None and rows is None:
+            self.know = linked_text(self.inputs, self.edges)
+        if self.know is not None:
+            return self.know if rows is None else self.know[rows]
+        unique, inverse = rows.unique(return_inverse=True)
+        return linked_text(self.inputs, self.edges, unique)[inverse]
 
     def local(self, node_type: str, rows: Tensor) -> Tensor:
         """Rows of `states` of the graph's `rows` of `node_type` (the same on the whole graph)."""
@@ -223,26 +238,76 @@ class SCGAT(nn.Module):
         out: Tensor = norm(h + self.drop(nn.functional.gelu(msg)))
         return out
 
-    def node_states(self, x_dict: dict[str, Tensor],
-                    edge_index_dict: dict[EdgeType, Tensor]) -> States:
-        """Hidden states of every node after each layer (index 0: the input projection).
+    def node_states(self, x_dict: dict[str, Tensor], edge_index_dict: dict[EdgeType, Tensor],
+                    needed: list[dict[str, int]] | None = None) -> States:
+        """Hidden states of the nodes after each layer (index 0: the input projection).
 
         Edge types without edges are not run: their convolutions would project every node
         of both end types for no message (a graph without motion patterns has four such
         types). A node type that receives on some edge type is updated with a zero
         message where all of them are empty, as the convolutions would have given it.
+
+        Args:
+            needed: per layer, how many rows of each node type (a prefix; 0 when absent)
+                are updated by it, for a subgraph ordered by hop (`Subgraph.needed`);
+                None updates every row. The later layers read only those rows.
         """
         receives = {et[2] for et in edge_index_dict}
         live = {et: ei for et, ei in edge_index_dict.items() if ei.shape[1]}
         h = {nt: self.inp[nt](x) for nt, x in x_dict.items()}
         states = [h]
+        chunked = needed is None and max((v.shape[0] for v in h.values()), default=0) > CHUNK_ROWS
+        by_dst = _sorted_by_dst(live) if chunked else {}
         for layer, hetero in enumerate(self.convs):
-            msgs = hetero(h, live) if live else {}
+            if chunked:
+                dst, msgs = h, self._chunked_messages(hetero, h, by_dst)
+            elif needed is None:
+                dst, msgs = h, (hetero(h, live) if live else {})
+            else:
+                keep = needed[layer]
+                dst = {nt: v[: keep.get(nt, 0)] for nt, v in h.items()}
+                msgs = self._messages(hetero, h, dst, {et: ei[:, ei[1] < keep.get(et[2], 0)]
+                                                       for et, ei in live.items()})
             h = {nt: self._update(layer, nt, v, msgs.get(nt, torch.zeros_like(v)
                                                          if nt in receives else None))
-                 for nt, v in h.items()}
+                 for nt, v in dst.items()}
             states.append(h)
         return states
+
+    def _chunked_messages(self, hetero: HeteroConv, h: dict[str, Tensor],
+                          by_dst: dict[EdgeType, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        """`hetero`'s messages into every row, `CHUNK_ROWS` destination rows at a time: a
+        large graph's per-edge tensors (1M `similar` edges x 128 floats, several of them)
+        would otherwise all be alive at once. Exact: attention normalises per destination."""
+        out: dict[str, Tensor] = {}
+        for nt in {et[2] for et in by_dst}:
+            parts = []
+            for a in range(0, h[nt].shape[0], CHUNK_ROWS):
+                b = min(a + CHUNK_ROWS, h[nt].shape[0])
+                edges = {}
+                for et, (ei, bounds) in by_dst.items():
+                    if et[2] == nt:
+                        lo, hi = (int(i) for i in torch.searchsorted(bounds, torch.tensor([a, b])))
+                        edges[et] = ei[:, lo:hi] - torch.tensor([[0], [a]])
+                msg = self._messages(hetero, h, {nt: h[nt][a:b]}, edges).get(nt)
+                parts.append(h[nt].new_zeros((b - a, h[nt].shape[1])) if msg is None else msg)
+            out[nt] = torch.cat(parts)
+        return out
+
+    @staticmethod
+    def _messages(hetero: HeteroConv, src: dict[str, Tensor], dst: dict[str, Tensor],
+                  edges: dict[EdgeType, Tensor]) -> dict[str, Tensor]:
+        """`hetero`'s summed messages into the `dst` rows, projecting only the source rows
+        the edges use (a convolution projects every source row it is given)."""
+        out: dict[str, Tensor] = {}
+        for et, ei in edges.items():
+            if not ei.shape[1]:
+                continue
+            rows, local = ei[0].unique(return_inverse=True)
+            msg = _conv_of(hetero, et)((src[et[0]][rows], dst[et[2]]),
+                                       torch.stack([local.view(-1), ei[1]]))
+            out[et[2]] = msg if et[2] not in out else out[et[2]] + msg
+        return out
 
     def embed(self, states: States) -> dict[str, Tensor]:
         """Unit-norm embeddings in the shared space from the last states."""
@@ -417,9 +482,9 @@ class SCGAT(nn.Module):
         """
         inputs = ctx.inputs
         if rows is None:
-            text, know, context = inputs.text["clip"], ctx.know, inputs.clip_context
+            text, know, context = inputs.text["clip"], ctx.knowledge(), inputs.clip_context
         else:
-            text, know, context = (inputs.text["clip"][rows], ctx.know[rows],
+            text, know, context = (inputs.text["clip"][rows], ctx.knowledge(rows),
                                    inputs.clip_context[rows])
         if ctx.clip_emb is None:  # the attention term is not run
             emb = text.new_zeros((text.shape[0], self.config.out))
@@ -446,6 +511,15 @@ class SCGAT(nn.Module):
         c = self.config
         return (f"conv={c.conv}, hidden={c.hidden}, out={c.out}, heads={c.heads}, "
                 f"layers={c.layers}, edge_types={len(self.edge_types)}")
+
+
+def _sorted_by_dst(edges: dict[EdgeType, Tensor]) -> dict[EdgeType, tuple[Tensor, Tensor]]:
+    """Each edge type's edges sorted by destination row, with that sorted row vector."""
+    out = {}
+    for et, ei in edges.items():
+        ei = ei[:, torch.argsort(ei[1], stable=True)]
+        out[et] = (ei, ei[1].contiguous())
+    return out
 
 
 def _conv_of(hetero: HeteroConv, et: EdgeType) -> nn.Module:

@@ -288,18 +288,28 @@ def query_edges(inputs: GraphInputs, sps: torch.Tensor, keep_self: torch.Tensor,
     return attach_edges(product, category, knn)
 
 
-def linked_text(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor]) -> torch.Tensor:
+def linked_text(inputs: GraphInputs, edges: dict[EdgeType, torch.Tensor],
+                rows: torch.Tensor | None = None) -> torch.Tensor:
     """Per clip, the unit-norm mean text embedding of the selling points it expresses.
 
     The knowledge skip of SC-GAT's score: a parameter-free message over EXPRESSES,
     computed on the edges in use, so hidden links hide it too. Zero rows where a
-    clip expresses nothing. Shape (N_clip, 384).
+    clip expresses nothing. Shape (N_clip, 384), or (R, 384) for the distinct clip
+    `rows` only (the same values).
     """
     import torch
 
     ei = edges[EXPRESSES]
-    out = torch.zeros_like(inputs.text["clip"])
-    out.index_add_(0, ei[0], inputs.text["selling_point"][ei[1]])
+    sp_text = inputs.text["selling_point"]
+    if rows is None:
+        out = torch.zeros_like(inputs.text["clip"])
+        out.index_add_(0, ei[0], sp_text[ei[1]])
+    else:
+        at = torch.full((inputs.text["clip"].shape[0],), -1, dtype=torch.long)
+        at[rows] = torch.arange(rows.numel())
+        keep = at[ei[0]] >= 0
+        out = sp_text.new_zeros((rows.numel(), sp_text.shape[1]))
+        out.index_add_(0, at[ei[0][keep]], sp_text[ei[1][keep]])
     return torch.nn.functional.normalize(out, dim=1)
 
 

@@ -27,7 +27,12 @@ from kdcvg.retrieval.fusion import FusionWeights, fit_fusion, stage_report
 from kdcvg.retrieval.model import CONFIG_NAME, SarModel, model_dir, sar_dir
 from kdcvg.retrieval.ppo import fixed_prior_weight, train_rl
 from kdcvg.retrieval.prior import stored_prior
-from kdcvg.retrieval.train import StageProgress, split_selling_points, train_supervised
+from kdcvg.retrieval.train import (
+    StageProgress,
+    split_selling_points,
+    train_supervised,
+    validation_sample,
+)
 
 if TYPE_CHECKING:
     from kdcvg.graph.store import GraphReader
@@ -40,7 +45,7 @@ Progress = Callable[[str, int, int, str], None]  # (stage, done, total, summary)
 def threads_for(inputs: GraphInputs) -> Iterator[None]:
     """One torch thread while working on a small graph, restored afterwards."""
     before = torch.get_num_threads()
-    if sum(int(x.shape[0]) for x in inputs.x.values()) < SMALL_GRAPH:
+    if _nodes(inputs) < SMALL_GRAPH:
         torch.set_num_threads(1)
     try:
         yield
@@ -118,7 +123,13 @@ def _fusion(encoder: SCGAT, inputs: GraphInputs, captions: list[str],
     if sp_texts is None or not config.fusion.enabled:
         return None
     _, val_sp = split_selling_points(inputs, config.train.val_fraction, config.train.seed)
+    if _nodes(inputs) > config.train.sample_above:  # as the supervised stage validates
+        val_sp = validation_sample(val_sp, config.train.seed)
     return fit_fusion(encoder, inputs, captions, sp_texts, val_sp, config.fusion)
+
+
+def _nodes(inputs: GraphInputs) -> int:
+    return sum(int(x.shape[0]) for x in inputs.x.values())
 
 
 def _fusion_reports(fused: FusionWeights | None, config: SarConfig) -> list[dict[str, Any]]:

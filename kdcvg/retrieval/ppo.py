@@ -36,7 +36,7 @@ from kdcvg.errors import RetrievalError
 from kdcvg.retrieval.config import RlConfig
 from kdcvg.retrieval.encoder import MIXTURE, SCGAT, GraphContext
 from kdcvg.retrieval.env import SarPickEnv
-from kdcvg.retrieval.features import GraphInputs, query_edges
+from kdcvg.retrieval.features import GraphInputs, drop_links, query_edges
 from kdcvg.retrieval.prior import prior_reward
 from kdcvg.retrieval.rewards import cider_table, combine, curated_table, feedback_table, mix
 from kdcvg.retrieval.sampling import NeighbourSampler
@@ -46,7 +46,7 @@ from kdcvg.retrieval.train import (
     positives,
     rank_metrics,
     split_selling_points,
-    validation_scores,
+    validation_set,
 )
 
 PROGRESS_EVERY = 32  # env steps between progress-bar updates
@@ -334,8 +334,12 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     term = FeedbackTerm(clip_prior, unit, config.prior_weight, config.prior_gain)
     clip_reward = prior_reward(clip_prior)
     env, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)
-    pos = positives(inputs)
-    pos_val = [pos[s] for s in val_sp]
+    num = {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
+    large = sum(num.values()) > config.sample_above
+    val = validation_set(inputs, val_sp, positives(inputs), split_seed, NeighbourSampler(
+        drop_links(inputs, val_hidden), num, config.fanout, model.config.layers)
+        if large else None)
+    val_clips = val.clip_rows(inputs)
     # with no feedback at all the stage optimises relevance alone, as it always did
     weight = config.feedback_weight if (feedback or clip_prior.any()) else 0.0
     # without a feedback reward the term keeps its set weight (the feature, `prior_weight`)
@@ -345,11 +349,10 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
         """Validation loss, relevance (MRR) and feedback (mean of the top 5), the term in."""
         model.eval()
         with torch.no_grad():
-            scores = validation_scores(model, inputs, val_sp, val_hidden, paraphrase)
-            scores = scores + term(torch.arange(scores.shape[1]))
-        m = rank_metrics(scores, pos_val)
-        top = scores.topk(min(FEEDBACK_AT, scores.shape[1]), dim=1).indices.tolist()
-        fb = [feedback.get((c, s), float(clip_reward[c])) for s, row in zip(val_sp, top,
+            scores = val.scores(model, inputs, val_hidden, paraphrase) + term(val_clips)
+        m = rank_metrics(scores, val.pos)
+        top = val_clips[scores.topk(min(FEEDBACK_AT, scores.shape[1]), dim=1).indices].tolist()
+        fb = [feedback.get((c, s), float(clip_reward[c])) for s, row in zip(val.sps, top,
                                                                              strict=True)
               for c in row]
         return {"loss": m["loss"], "relevance": m["mrr"],
@@ -396,15 +399,18 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
             term.raw.fill_(float(best["theta"]) / term.gain)
     model.eval()
     with torch.no_grad():
-        metrics = rank_metrics(validation_scores(model, inputs, val_sp, val_hidden, paraphrase), pos_val)
+        metrics = rank_metrics(val.scores(model, inputs, val_hidden, paraphrase), val.pos)
     final = objectives()
-    after, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)
+    kept = not config.select or int(best["step"]) > 0
+    # back at the stage's start (nothing kept), the pools would be the same (and CIDEr costs)
+    after = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)[0] \
+        if kept else env
     report = {f"val_{k}": v for k, v in metrics.items()}
     report["val_loss_before"] = first["loss"]
     report["val_loss_last"] = last["loss"]
     report["learn_seconds"] = learn_seconds
     report["pools"] = float(len(train_sp))
-    report["rl_kept"] = float(not config.select or int(best["step"]) > 0)
+    report["rl_kept"] = float(kept)
     report["reward_top1_before"] = float(env.rewards[:, 0].mean())
     report["reward_top1_after"] = float(after.rewards[:, 0].mean())
     report["feedback_weight"] = weight

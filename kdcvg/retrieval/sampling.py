@@ -11,7 +11,13 @@ no node has more than `fanout` in-edges of a type, and a sampled estimate otherw
 
 `random=False` keeps the first `fanout` edges of each node (a deterministic
 truncation), so the same batch always gives the same subgraph: what PPO needs,
-as its probability ratios must compare the same function.
+as its probability ratios must compare the same function. `fanout=None` keeps every
+in-edge: the seeds' exact L-hop computation graph, what small graphs train on.
+
+A subgraph's rows are ordered by hop (the seeds first), and `subgraph_states` updates
+at each layer only the rows a later layer reads (PyG's `trim_to_layer`): the last layer
+runs for the seeds alone, the one before for the seeds and their in-neighbours, and so
+on. The seeds' states are the same; the work shrinks to the computation graph's.
 """
 
 from __future__ import annotations
@@ -33,10 +39,19 @@ class Subgraph:
     Attributes:
         nodes: {node_type: (n_t,) global rows}; local row i is `nodes[t][i]`.
         edges: {edge_type: (2, E) local rows}.
+        within: {node_type: [rows within 0 hops of the seeds, within 1 hop, ...]}: the
+            rows are ordered by hop, so rows within h hops are a prefix.
     """
 
     nodes: dict[str, Tensor]
     edges: dict[EdgeType, Tensor]
+    within: dict[str, list[int]]
+
+    def needed(self, layers: int) -> list[dict[str, int]]:
+        """Per layer, the rows of each node type whose state after it is read later
+        (within `layers - 1 - layer` hops of the seeds)."""
+        return [{nt: counts[layers - 1 - layer] for nt, counts in self.within.items()}
+                for layer in range(layers)]
 
     def local(self, node_type: str, rows: Tensor, num_nodes: int) -> Tensor:
         """Local rows of global `rows` (every one must be in the subgraph); -1 stays -1."""
@@ -51,12 +66,12 @@ class NeighbourSampler:
     Args:
         edge_index: {edge_type: (2, E) global rows} (e.g. `drop_links(...)`).
         num_nodes: rows per node type.
-        fanout: in-edges kept per node, edge type and hop.
+        fanout: in-edges kept per node, edge type and hop; None keeps every one (exact).
         hops: neighbourhood depth (the encoder's layer count).
     """
 
     def __init__(self, edge_index: dict[EdgeType, Tensor], num_nodes: dict[str, int],
-                 fanout: int = 10, hops: int = 2) -> None:
+                 fanout: int | None = 10, hops: int = 2) -> None:
         self.num_nodes = dict(num_nodes)
         self.fanout, self.hops = fanout, hops
         self._csr: dict[EdgeType, tuple[Tensor, Tensor]] = {}
@@ -71,14 +86,15 @@ class NeighbourSampler:
     def _pick(self, et: EdgeType, dst: Tensor, g: torch.Generator | None) -> tuple[Tensor, Tensor]:
         rowptr, col = self._csr[et]
         start, deg = rowptr[dst], rowptr[dst + 1] - rowptr[dst]
-        take = deg.clamp(max=self.fanout)
+        take = deg if self.fanout is None else deg.clamp(max=self.fanout)
         if int(take.sum()) == 0:
             empty = torch.zeros(0, dtype=torch.long)
             return empty, empty
         owner = torch.repeat_interleave(torch.arange(dst.numel()), take)
         first = torch.repeat_interleave(take.cumsum(0) - take, take)
         pos = torch.arange(owner.numel()) - first
-        if g is not None:  # sample with replacement where a node has more than fanout edges
+        if g is not None and self.fanout is not None:
+            # sample with replacement where a node has more than fanout edges
             many = deg[owner] > self.fanout
             rnd = (torch.rand(owner.numel(), generator=g) * deg[owner]).long()
             pos = torch.where(many, rnd, pos)
@@ -93,6 +109,7 @@ class NeighbourSampler:
             generator: random sampling; None keeps the first `fanout` in-edges.
         """
         nodes = {nt: torch.unique(r[r >= 0]) for nt, r in seeds.items() if r.numel()}
+        sizes = [{nt: int(rows.numel()) for nt, rows in nodes.items()}]  # after each hop
         frontier = dict(nodes)
         found: dict[EdgeType, list[tuple[Tensor, Tensor]]] = {}
         for _ in range(self.hops):
@@ -115,6 +132,7 @@ class NeighbourSampler:
                 else:
                     nodes[nt] = new
                 frontier[nt] = new
+            sizes.append({nt: int(rows.numel()) for nt, rows in nodes.items()})
         lookup = {nt: torch.full((self.num_nodes[nt],), -1, dtype=torch.long)
                   for nt in nodes}
         for nt, rows in nodes.items():
@@ -123,15 +141,22 @@ class NeighbourSampler:
         for et, pairs in found.items():
             src = torch.cat([p[0] for p in pairs])
             dst = torch.cat([p[1] for p in pairs])
-            pair = torch.unique(torch.stack([src, dst]), dim=1)
-            edges[et] = torch.stack([lookup[et[0]][pair[0]], lookup[et[2]][pair[1]]])
+            n_dst = self.num_nodes[et[2]]
+            pair = torch.unique(src * n_dst + dst)  # repeats of sampling with replacement
+            edges[et] = torch.stack([lookup[et[0]][pair // n_dst], lookup[et[2]][pair % n_dst]])
         for et in self._csr:
             edges.setdefault(et, torch.zeros((2, 0), dtype=torch.long))
-        return Subgraph(nodes, edges)
+        return Subgraph(nodes, edges, {nt: [n.get(nt, 0) for n in sizes] for nt in nodes})
 
 
 def subgraph_states(model: torch.nn.Module, x: dict[str, Tensor], sub: Subgraph) -> States:
-    """`model.node_states` on a subgraph (node types absent from it get zero rows)."""
+    """`model.node_states` on a subgraph, each layer only where it is read later.
+
+    Node types absent from the subgraph get zero rows; after layer l, a node type has the
+    rows within `L - 1 - l` hops of the seeds (`Subgraph.needed`), the seeds' last.
+    """
     x_sub = {nt: v[sub.nodes[nt]] if nt in sub.nodes else v[:0] for nt, v in x.items()}
-    states: States = model.node_states(x_sub, sub.edges)  # type: ignore[operator]
+    layers = len(model.convs)  # type: ignore[arg-type]
+    states: States = model.node_states(x_sub, sub.edges,  # type: ignore[operator]
+                                       sub.needed(layers))
     return states

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from kdcvg.errors import RetrievalError
-from kdcvg.retrieval.config import TrainConfig
+from kdcvg.retrieval.config import VAL_CLIPS, VAL_QUERIES, TrainConfig
 from kdcvg.retrieval.encoder import SCGAT, GraphContext
 from kdcvg.retrieval.features import GraphInputs, drop_links, query_edges
 from kdcvg.retrieval.sampling import NeighbourSampler
@@ -125,20 +125,30 @@ def rank_metrics(scores: Tensor, pos: list[list[int]], k: int = 10) -> dict[str,
 
 def score_queries(model: SCGAT, inputs: GraphInputs, sps: list[int], hide: Tensor,
                   keep_self: bool, with_product: bool = True, min_cos: float = 1.0,
-                  seed: int = 0) -> Tensor:
-    """(Q, N_clip) scores of known selling points embedded as query nodes.
+                  seed: int = 0, clips: Tensor | None = None,
+                  sampler: NeighbourSampler | None = None) -> Tensor:
+    """(Q, C) scores of known selling points embedded as query nodes.
 
     With `min_cos` < 1 the queries are `paraphrase`s of the selling points, the same
     ones for the same seed.
+
+    Args:
+        clips: (C,) the clip rows scored (default: every clip).
+        sampler: encode only the queries' and clips' neighbourhood, its first `fanout`
+            in-edges per node (the same subgraph at every call); None: the whole graph.
     """
-    ctx = model.encode_graph(GraphContext.of(inputs, hide))
     rows = torch.tensor(sps, dtype=torch.long)
     n = len(sps)
     qe = query_edges(inputs, rows, torch.full((n,), keep_self), torch.full((n,), with_product))
+    ctx = GraphContext.of(inputs, hide)
+    if float(model.gat_gate):  # at 0 the attention term weighs nothing: no encoding needed
+        every = torch.arange(inputs.x["clip"].shape[0]) if clips is None else clips
+        ctx = (model.encode_graph(ctx) if sampler is None
+               else model.encode_subgraph(ctx, sampler, every, qe))
     qt = paraphrase(inputs.text["selling_point"][rows], min_cos,
                     inputs.text["selling_point"], torch.Generator().manual_seed(seed))
     queries = model.encode_queries(ctx, qt, qe)
-    return model.score(model.query_vectors(queries), model.clip_vectors(ctx))
+    return model.score(model.query_vectors(queries), model.clip_vectors(ctx, clips))
 
 
 def regimes(n: int, config: TrainConfig, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
@@ -157,11 +167,63 @@ def regimes(n: int, config: TrainConfig, g: torch.Generator) -> tuple[Tensor, Te
 
 
 def validation_scores(model: SCGAT, inputs: GraphInputs, val_sp: list[int], hide: Tensor,
-                      min_cos: float = 1.0) -> Tensor:
+                      min_cos: float = 1.0, clips: Tensor | None = None,
+                      sampler: NeighbourSampler | None = None) -> Tensor:
     """Scores of the validation selling points: in the graph, links hidden, no product
-    named, paraphrased (the same paraphrases at every call)."""
+    named, paraphrased (the same paraphrases at every call); `score_queries`' options."""
     return score_queries(model, inputs, val_sp, hide, keep_self=True, with_product=False,
-                         min_cos=min_cos)
+                         min_cos=min_cos, clips=clips, sampler=sampler)
+
+
+@dataclass
+class ValidationSet:
+    """What each validation pass scores: selling points, the clips they rank, positives.
+
+    Attributes:
+        sps: selling-point rows.
+        clips: (C,) clip rows ranked; None: every clip.
+        pos: per selling point, its positives as columns of the scores.
+        sampler: encodes each pass on the neighbourhood of `sps` and `clips` (its first
+            `fanout` in-edges per node); None: on the whole graph.
+    """
+
+    sps: list[int]
+    clips: Tensor | None
+    pos: list[list[int]]
+    sampler: NeighbourSampler | None = None
+
+    def scores(self, model: SCGAT, inputs: GraphInputs, hide: Tensor,
+               min_cos: float = 1.0) -> Tensor:
+        """(Q, C) `validation_scores` of this set."""
+        return validation_scores(model, inputs, self.sps, hide, min_cos, self.clips,
+                                 self.sampler)
+
+    def clip_rows(self, inputs: GraphInputs) -> Tensor:
+        """(C,) the clip row of each score column."""
+        return torch.arange(inputs.x["clip"].shape[0]) if self.clips is None else self.clips
+
+
+def validation_sample(val_sp: list[int], seed: int, queries: int = VAL_QUERIES) -> list[int]:
+    """A fixed seeded sample of at most `queries` validation selling points, sorted."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return sorted(val_sp[i] for i in torch.randperm(len(val_sp), generator=g)[:queries].tolist())
+
+
+def validation_set(inputs: GraphInputs, val_sp: list[int], pos: dict[int, list[int]],
+                   seed: int, sampler: NeighbourSampler | None = None,
+                   queries: int = VAL_QUERIES, clips: int = VAL_CLIPS) -> ValidationSet:
+    """Every validation selling point against every clip, or with a `sampler` (a large
+    graph) a fixed seeded sample: `queries` selling points against their positives and
+    `clips` other clips, so that a pass costs the same at any graph size (a full pass
+    at 100k clips and 25k validation selling points holds a 10 GB score matrix)."""
+    if sampler is None:
+        return ValidationSet(val_sp, None, [pos[s] for s in val_sp])
+    sps = validation_sample(val_sp, seed, queries)
+    g = torch.Generator().manual_seed(seed + 2)
+    picked = torch.randperm(int(inputs.x["clip"].shape[0]), generator=g)[:clips]
+    rows = torch.unique(torch.cat([picked, torch.tensor([c for s in sps for c in pos[s]])]))
+    column = {int(c): i for i, c in enumerate(rows.tolist())}
+    return ValidationSet(sps, rows, [[column[c] for c in pos[s]] for s in sps], sampler)
 
 
 def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]],
@@ -216,17 +278,18 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     val_hidden[val_sp] = True
     opt = _optimizer(model, config, attention=False)
     phase_end = 0  # the last epoch of the mixture phase, once it has ended
-    pos_val = [pos[s] for s in val_sp]
-    sampler = None
-    if sum(int(v.shape[0]) for v in inputs.x.values()) > config.sample_above:
-        sampler = NeighbourSampler(drop_links(inputs, val_hidden), _num_nodes(inputs),
-                                   config.fanout, model.config.layers)
+    large = sum(int(v.shape[0]) for v in inputs.x.values()) > config.sample_above
+    # each step encodes its batch's computation graph only: all of it on a small graph
+    # (exact), at most `fanout` in-edges per node and hop on a large one
+    sampler = NeighbourSampler(drop_links(inputs, val_hidden), _num_nodes(inputs),
+                               config.fanout if large else None, model.config.layers)
+    val = validation_set(inputs, val_sp, pos, config.seed, sampler if large else None)
 
     def validate() -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            return rank_metrics(validation_scores(model, inputs, val_sp, val_hidden,
-                                                  config.paraphrase), pos_val)
+            return rank_metrics(val.scores(model, inputs, val_hidden, config.paraphrase),
+                                val.pos)
 
     metrics = validate()  # epoch 0 competes too: training must earn its place
     best, best_epoch, best_state = metrics["loss"], 0, copy.deepcopy(model.state_dict())
@@ -234,7 +297,9 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     n_steps, step_seconds = [0, 0], [0.0, 0.0]  # per phase: probe, attention
     for epoch in range(1, config.epochs + 1):
         model.train()
-        order = [train_sp[i] for i in torch.randperm(len(train_sp), generator=g).tolist()]
+        # a large graph's epoch is a fresh sample of `epoch_queries` training selling points
+        order = [train_sp[i] for i in torch.randperm(len(train_sp), generator=g)
+                 [: config.epoch_queries].tolist()]
         size = max(1, min(config.batch_size, -(-len(order) // config.min_steps)))
         starts = range(0, len(order), size)
         for b in starts[: config.max_steps]:
@@ -251,8 +316,6 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
                             inputs.text["selling_point"], g)
             if not phase_end and not float(model.gat_gate):
                 ctx = links  # probe phase: the attention term weighs 0 and is frozen, skip it
-            elif sampler is None:
-                ctx = model.encode_graph(links)
             else:
                 ctx = model.encode_subgraph(links, sampler, cand, qe, g)
             queries = model.encode_queries(ctx, qt, qe)
@@ -285,6 +348,7 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     model.load_state_dict(best_state)
     model.requires_grad_(True)
     report = {f"val_{k}": v for k, v in validate().items()}
+    report["train_steps"] = float(sum(n_steps))
     report["step_seconds"] = sum(step_seconds) / max(sum(n_steps), 1)
     report["probe_step_seconds"] = step_seconds[0] / max(n_steps[0], 1)
     report["attention_step_seconds"] = step_seconds[1] / max(n_steps[1], 1)

@@ -108,3 +108,20 @@ def test_graph_terms_count_by_closeness_to_the_graph(demo_inputs):
 def test_heads_must_divide_hidden(demo_inputs):
     with pytest.raises(ValueError, match="hidden=10 must be divisible by heads=4"):
         SCGAT(demo_inputs.in_channels, message_edge_types(), EncoderConfig(hidden=10, heads=4))
+
+
+@pytest.mark.parametrize("conv", ["transformer", "gatv2"])
+def test_a_large_graph_is_encoded_in_destination_chunks_with_the_same_states(
+        demo_inputs, conv, monkeypatch):
+    import kdcvg.retrieval.encoder as encoder
+
+    torch.manual_seed(0)
+    model = SCGAT(demo_inputs.in_channels, message_edge_types(),
+                  EncoderConfig(conv=conv, hidden=32, out=16, heads=2)).eval()
+    with torch.no_grad():
+        whole = model.node_states(demo_inputs.x, demo_inputs.edge_index)
+        monkeypatch.setattr(encoder, "CHUNK_ROWS", 4)  # the demo's 34 selling points: 9 chunks
+        chunked = model.node_states(demo_inputs.x, demo_inputs.edge_index)
+    for layer in (1, 2):
+        for nt, v in whole[layer].items():
+            assert torch.allclose(chunked[layer][nt], v, atol=1e-5), (layer, nt)

@@ -157,3 +157,15 @@ def test_query_context_attends_to_neighbours_and_prefers_a_named_product(demo_in
     assert torch.allclose(ctx[0, :384], demo_inputs.text["product"][product])
     assert torch.allclose(ctx[0, 384:], sharp[0, 384:], atol=1e-5)  # motion still from text
     assert torch.allclose(ctx[1], sharp[1], atol=1e-5)
+
+
+def test_the_knowledge_of_some_clips_is_their_rows_of_the_whole_table(demo_inputs):
+    from kdcvg.retrieval.encoder import GraphContext
+
+    hidden = torch.zeros(demo_inputs.x["selling_point"].shape[0], dtype=torch.bool)
+    hidden[:5] = True
+    whole = linked_text(demo_inputs, drop_links(demo_inputs, hidden))
+    rows = torch.tensor([7, 2, 2, 30, 0])  # repeats and any order, as PPO's candidates come
+    assert torch.equal(GraphContext.of(demo_inputs, hidden).knowledge(rows), whole[rows])
+    assert torch.equal(linked_text(demo_inputs, drop_links(demo_inputs, hidden),
+                                   torch.tensor([0, 2, 7, 30])), whole[[0, 2, 7, 30]])
