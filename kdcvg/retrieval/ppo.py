@@ -173,7 +173,7 @@ def rl_regime(sps: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Tensor, k: int,
-                   chunk: int = 1024, term: FeedbackTerm | None = None) -> np.ndarray:
+                   chunk: int = 256, term: FeedbackTerm | None = None) -> np.ndarray:
     """(S, k) best clip rows per selling point under the current model, -1 padded.
 
     Hidden selling points are scored as selling points without clips, the others as
@@ -183,7 +183,7 @@ def top_candidates(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Te
 
 
 def _top_scores(model: SCGAT, inputs: GraphInputs, sps: list[int], hidden: Tensor, k: int,
-                chunk: int = 1024, term: FeedbackTerm | None = None
+                chunk: int = 256, term: FeedbackTerm | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(S, k) scores and clip rows of `top_candidates`, -inf / -1 padded."""
     model.eval()
