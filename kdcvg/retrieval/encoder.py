@@ -144,10 +144,12 @@ class GraphContext:
         A training step reads its candidates' rows only: the whole table is 150 MB to
         build per step at 100k clips.
         """
-        if self.know is None and rows is None:
-            self.know = linked_text(self.inputs, self.edges)
+        if rows is None:
+            if self.know is None:
+                self.know = linked_text(self.inputs, self.edges)
+            return self.know
         if self.know is not None:
-            return self.know if rows is None else self.know[rows]
+            return self.know[rows]
         unique, inverse = rows.unique(return_inverse=True)
         return linked_text(self.inputs, self.edges, unique)[inverse]
 
