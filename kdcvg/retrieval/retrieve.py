@@ -446,23 +446,26 @@ class SarRetriever:
                 texts = [queries[i].text.strip() for i in part]
                 ranks = self.rank(vec[[row[i] for i in part]], texts, k)
                 for i, text, ranked in zip(part, texts, ranks, strict=True):
-                    out[i] = SarResult(text, [self._hit(r, queries[i].text) for r in ranked],
+                    words = (self.lexical.matched(queries[i].text, [r.row for r in ranked])
+                             if self.lexical is not None else [[] for _ in ranked])
+                    out[i] = SarResult(text, [self._hit(r, w) for r, w in zip(ranked, words,
+                                                                               strict=True)],
                                        neighbours[row[i]], known[row[i]])
         assert all(r is not None for r in out)  # each query answered or refused above
         return [r for r in out if r is not None]
 
-    def _hit(self, ranked: Ranked, text: str) -> SarHit:
-        """A ranked clip with what explains it: caption, motion, neighbours, words matched."""
+    def _hit(self, ranked: Ranked, words: list[str]) -> SarHit:
+        """A ranked clip with what explains it: caption, motion, neighbours, the query's
+        words its document holds."""
         r = ranked.row
         key = self.inputs.keys["clip"][r]
         info = self.texts.clips.get(key, {})
         motion = tuple((str(m["name"]), float(m.get("score") or 0.0))
                        for m in info.get("motion") or [])
-        words = () if self.lexical is None else tuple(self.lexical.matched(text, r))
         return SarHit(key, ranked.score, str(info.get("caption") or ""),
                       str(info.get("uri") or ""), motion,
                       tuple(self._neighbour(nt, row, a) for nt, row, a in self._clip_explain[r]),
-                      self._motion[r], ranked.terms, words)
+                      self._motion[r], ranked.terms, tuple(words))
 
     def references(self, text: str, product_id: str | None, k: int) -> list[Any]:
         """The generation front end's reference source: `Reference`s, best first."""
