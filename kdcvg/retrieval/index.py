@@ -21,6 +21,7 @@ import numpy as np
 
 HNSW_THRESHOLD = 50_000  # below it an exact flat scan is fast enough (a few ms)
 HNSW_M = 32
+FLAT_BLOCK = 256  # queries scored at once by a flat scan: (256, N) float32 at most
 IVF_PROBES = 4
 IVF_TRAIN_PER_LIST = 32  # training sample = this x lists (k-means on a sample, 8 iterations)
 INDEX_NAME = "index.faiss"
@@ -77,7 +78,11 @@ class ClipIndex:
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         k = min(k, max(self.size, 1))
         if self.kind == "flat" and self.size:
-            return _top_k(q @ self._stored().T, k)
+            xb = self._stored()  # (N, D); queries in blocks: (block, N) scores at a time
+            parts = [_top_k(q[i:i + FLAT_BLOCK] @ xb.T, k)
+                     for i in range(0, max(q.shape[0], 1), FLAT_BLOCK)]
+            return (np.concatenate([s for s, _ in parts]),
+                    np.concatenate([r for _, r in parts]))
         scores, rows = self._index.search(q, k)
         return scores, rows
 
