@@ -57,7 +57,7 @@ def test_the_flat_scan_is_faiss_exhaustive_search_and_breaks_ties_by_row(tmp_pat
         assert (r == want_r).all() and np.allclose(s, want_s, atol=1e-5)
         s1, r1 = got.search(queries[3], 100)
         assert (r1[0] == want_r[3]).all() and np.allclose(s1[0], want_s[3], atol=1e-5)
-    many = rng.normal(size=(300, 48)).astype(np.float32)  # more than one block of queries
+    many = rng.normal(size=(300, 48)).astype(np.float32)  # past FLAT_BATCH: FAISS's own
     assert (index.search(many, 5)[1] == reference.search(many, 5)[1]).all()
     same = ClipIndex(np.ones((5, 2), dtype=np.float32))
     assert same.search(np.ones((1, 2), dtype=np.float32), 3)[1].tolist() == [[0, 1, 2]]
