@@ -176,12 +176,12 @@ def floor(folder: Path, texts: list[str]) -> list[float]:
     return out
 
 
-def start_server(folder: Path, threads: int, max_batch: int
+def start_server(folder: Path, threads: int, max_batch: int, wait_ms: float
                  ) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "KDCVG_JVM_HEAP": os.environ.get("KDCVG_JVM_HEAP", "1g")}
     proc = subprocess.Popen([sys.executable, "-m", "kdcvg.cli", "serve", "--db",
                              str(folder / "ackb"), "--port", "0", "--threads", str(threads),
-                             "--max-batch", str(max_batch)],
+                             "--max-batch", str(max_batch), "--batch-wait-ms", str(wait_ms)],
                             env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
@@ -316,6 +316,8 @@ def main() -> None:
     parser.add_argument("--max-batch", default="32",
                         help="the server's --max-batch, or several (e.g. 32,1): the load "
                              "levels are run against a server started with each")
+    parser.add_argument("--batch-wait-ms", type=float, default=2.0,
+                        help="the server's --batch-wait-ms")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     results: dict[str, Any] = {"graph": "demo" if args.clips == 0 else f"{args.clips} clips",
@@ -338,7 +340,7 @@ def main() -> None:
         print("in-process floor:", results["in_process_floor"], flush=True)
         results["http"] = []
         for n, max_batch in enumerate(int(b) for b in args.max_batch.split(",")):
-            proc, url, token = start_server(folder, args.threads, max_batch)
+            proc, url, token = start_server(folder, args.threads, max_batch, args.batch_wait_ms)
             try:
                 load(url, texts, 2, 10)  # warm the connection pool and caches
                 for mix, mixed_texts in mixes.items():
