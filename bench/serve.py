@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/serve.py                 # the demo graph
     HF_HUB_OFFLINE=1 .venv/bin/python bench/serve.py --clips 10000   # a synthetic 10k-clip graph
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/serve.py --max-batch 32,1  # batching, then without
 
 One run: builds the graph in a fresh embedded database (the demo catalogue with its
 curated links, or `bench/retrieval.py`'s synthetic graph written through the ingest
@@ -11,7 +12,9 @@ API), trains SAR briefly, then
 2. starts `kdcvg serve --db ... --port 0` (a subprocess, 127.0.0.1 only) and runs a
    bounded load loop with 1, 8 and 32 concurrent clients (httpx, one connection each,
    closed loop: each client sends its next request when the last one answered):
-   p50/p99 latency and throughput per level, errors counted;
+   p50/p99 latency and throughput per level, errors counted; with `--max-batch 32,1`
+   once per server setting (`kdcvg serve --max-batch`; 1 answers one request at a
+   time), each server started on the same store in turn;
 3. `kdcvg sar retrieve` as a user runs it (a new process each time) with the server up:
    its wall time;
 4. a mixed load: curators link clips (`POST /api/links`, with the token) while
@@ -173,10 +176,12 @@ def floor(folder: Path, texts: list[str]) -> list[float]:
     return out
 
 
-def start_server(folder: Path, threads: int) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_server(folder: Path, threads: int, max_batch: int, wait_ms: float
+                 ) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "KDCVG_JVM_HEAP": os.environ.get("KDCVG_JVM_HEAP", "1g")}
     proc = subprocess.Popen([sys.executable, "-m", "kdcvg.cli", "serve", "--db",
-                             str(folder / "ackb"), "--port", "0", "--threads", str(threads)],
+                             str(folder / "ackb"), "--port", "0", "--threads", str(threads),
+                             "--max-batch", str(max_batch), "--batch-wait-ms", str(wait_ms)],
                             env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
@@ -308,6 +313,11 @@ def main() -> None:
     parser.add_argument("--mixed-seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch/FAISS threads, in-process and in the server")
+    parser.add_argument("--max-batch", default="32",
+                        help="the server's --max-batch, or several (e.g. 32,1): the load "
+                             "levels are run against a server started with each")
+    parser.add_argument("--batch-wait-ms", type=float, default=2.0,
+                        help="the server's --batch-wait-ms")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     results: dict[str, Any] = {"graph": "demo" if args.clips == 0 else f"{args.clips} clips",
@@ -328,25 +338,32 @@ def main() -> None:
                 "p50_ms": round(statistics.median(took) * 1000, 2),
                 "p99_ms": round(float(np.percentile(took, 99)) * 1000, 2)}
         print("in-process floor:", results["in_process_floor"], flush=True)
-        proc, url, token = start_server(folder, args.threads)
-        try:
-            load(url, texts, 2, 10)  # warm the connection pool and caches
-            results["http"] = []
-            for mix, mixed_texts in mixes.items():
-                for clients in (int(c) for c in args.levels.split(",")):
-                    row = {"queries": mix} | load(url, mixed_texts, clients,
-                                                  max(args.requests // clients, 5))
-                    results["http"].append(row)
-                    print(row, flush=True)
-            walls = cli_wall(folder, known[0], args.cli_runs)
-            results["cli_sar_retrieve_wall_s"] = {"median": round(statistics.median(walls), 3),
-                                                  "max": round(max(walls), 3)}
-            print("cli:", results["cli_sar_retrieve_wall_s"], flush=True)
-            results["mixed"] = mixed(url, token, texts, pairs, 4, args.mixed_seconds)
-            print("mixed:", results["mixed"], flush=True)
-        finally:
-            proc.terminate()
-            results["server_exit"] = proc.wait(120)
+        results["http"] = []
+        for n, max_batch in enumerate(int(b) for b in args.max_batch.split(",")):
+            proc, url, token = start_server(folder, args.threads, max_batch, args.batch_wait_ms)
+            try:
+                load(url, texts, 2, 10)  # warm the connection pool and caches
+                for mix, mixed_texts in mixes.items():
+                    for clients in (int(c) for c in args.levels.split(",")):
+                        row = {"max_batch": max_batch, "queries": mix} | load(
+                            url, mixed_texts, clients, max(args.requests // clients, 5))
+                        results["http"].append(row)
+                        print(row, flush=True)
+                with http_client(30, base_url=url) as http:
+                    row = {"max_batch": max_batch} | http.get("/api/health").json()["retrieval"]
+                results.setdefault("batches", []).append(row)
+                print("batches:", row, flush=True)
+                if n == 0:  # the CLI and the mixed load once, on the first setting
+                    walls = cli_wall(folder, known[0], args.cli_runs)
+                    results["cli_sar_retrieve_wall_s"] = {
+                        "median": round(statistics.median(walls), 3), "max": round(max(walls), 3)}
+                    print("cli:", results["cli_sar_retrieve_wall_s"], flush=True)
+                    results["mixed"] = mixed(url, token, texts, pairs, 4, args.mixed_seconds)
+                    print("mixed:", results["mixed"], flush=True)
+            finally:
+                proc.terminate()
+                results.setdefault("server_exit", []).append(proc.wait(120))
+        results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -19,6 +19,7 @@ It is also the generation front end's reference source: `references()` returns
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,16 @@ class SarHit:
     # query's words that the clip's caption and linked selling points hold
     terms: tuple[tuple[str, float], ...] = ()
     matched_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SarQuery:
+    """One retrieval request, as `SarRetriever.retrieve` takes it."""
+
+    text: str
+    product: str | None = None
+    category: str | None = None
+    k: int = 10
 
 
 @dataclass
@@ -275,6 +286,25 @@ class SarRetriever:
             text = str(self.texts.selling_points.get(key, {}).get("text") or "")
         return Neighbour(node_type, key, round(float(weight), 4), text)
 
+    def _resolve(self, text: str, product: str | None, category: str | None
+                 ) -> tuple[str, int, int]:
+        """One query's stripped text and its product and category rows (-1: none).
+
+        Raises:
+            RetrievalError: bad text, unknown product or category.
+        """
+        clean = check_query(text)
+        if product is not None and product not in self._product_row:
+            raise RetrievalError(f"unknown product id {product!r}; list products with "
+                                 "`kdcvg graph stats` or leave out --product")
+        prow = -1 if product is None else self._product_row[product]
+        if category is not None and category not in self._category_row:
+            raise RetrievalError(f"unknown category {category!r}; leave it out or use a "
+                                 "category of the graph")
+        crow = (self._category_row[category] if category is not None
+                else self._product_category.get(prow, -1))
+        return clean, prow, crow
+
     def query_vectors(self, texts: list[str], products: list[str | None],
                       categories: list[str | None] | None = None
                       ) -> tuple[np.ndarray, list[list[Neighbour]], list[str | None]]:
@@ -284,20 +314,11 @@ class SarRetriever:
             RetrievalError: bad text, unknown product or category.
         """
         categories = categories or [None] * len(texts)
-        clean = [check_query(t) for t in texts]
-        prod = []
-        for p in products:
-            if p is not None and p not in self._product_row:
-                raise RetrievalError(f"unknown product id {p!r}; list products with "
-                                     "`kdcvg graph stats` or leave out --product")
-            prod.append(-1 if p is None else self._product_row[p])
-        cat = []
-        for c, prow in zip(categories, prod, strict=True):
-            if c is not None and c not in self._category_row:
-                raise RetrievalError(f"unknown category {c!r}; leave it out or use a category "
-                                     "of the graph")
-            cat.append(self._category_row[c] if c is not None
-                       else self._product_category.get(prow, -1))
+        checked = [self._resolve(t, p, c) for t, p, c in zip(texts, products, categories,
+                                                               strict=True)]
+        clean = [t for t, _, _ in checked]
+        prod = [p for _, p, _ in checked]
+        cat = [c for _, _, c in checked]
         known = [self._by_text.get(t.lower()) for t in clean]
         known = [k if k is not None and (p < 0 or self.inputs.sp_product[self._sp_row[k]] == p)
                  else None for k, p in zip(known, prod, strict=True)]
@@ -386,29 +407,65 @@ class SarRetriever:
 
     def retrieve(self, text: str, product: str | None = None, category: str | None = None,
                  k: int = 10) -> SarResult:
-        """The k clips that best express `text`, best first.
+        """The k clips that best express `text`, best first (`retrieve_many` of one).
 
         Raises:
             RetrievalError: bad text, unknown product or category, k < 1.
         """
-        if k < 1:
-            raise RetrievalError(f"k must be at least 1, got {k}")
-        vec, neighbours, known = self.query_vectors([text], [product], [category])
-        keys = self.inputs.keys["clip"]
-        hits = []
-        for ranked in self.rank(vec, [text.strip()], k)[0]:
-            r = ranked.row
-            key = keys[r]
-            info = self.texts.clips.get(key, {})
-            motion = tuple((str(m["name"]), float(m.get("score") or 0.0))
-                           for m in info.get("motion") or [])
-            words = () if self.lexical is None else tuple(self.lexical.matched(text, r))
-            hits.append(SarHit(key, ranked.score, str(info.get("caption") or ""),
-                               str(info.get("uri") or ""), motion,
-                               tuple(self._neighbour(nt, row, a)
-                                     for nt, row, a in self._clip_explain[r]),
-                               self._motion[r], ranked.terms, words))
-        return SarResult(text.strip(), hits, neighbours[0], known[0])
+        result = self.retrieve_many([SarQuery(text, product, category, k)])[0]
+        if isinstance(result, RetrievalError):
+            raise result
+        return result
+
+    def retrieve_many(self, queries: Sequence[SarQuery]) -> list[SarResult | RetrievalError]:
+        """`retrieve` for each query, computed together: one MiniLM call for the new texts,
+        one attach pass, one index search per distinct k (`kdcvg serve`'s micro-batches).
+
+        A query that `retrieve` would refuse gets its `RetrievalError` in its place, with
+        the same message, and the others are answered as if it were not there.
+        """
+        out: list[SarResult | RetrievalError | None] = [None] * len(queries)
+        good = []
+        for i, q in enumerate(queries):
+            try:
+                if q.k < 1:
+                    raise RetrievalError(f"k must be at least 1, got {q.k}")
+                self._resolve(q.text, q.product, q.category)
+                good.append(i)
+            except RetrievalError as e:
+                out[i] = e
+        if good:
+            vec, neighbours, known = self.query_vectors([queries[i].text for i in good],
+                                                        [queries[i].product for i in good],
+                                                        [queries[i].category for i in good])
+            row = {i: j for j, i in enumerate(good)}  # query -> its row of `vec`
+            # one ranking per k, not one at the largest k cut down: with fusion, k sets
+            # the candidate depth, so a deeper list could rank the top differently
+            for k in sorted({queries[i].k for i in good}):
+                part = [i for i in good if queries[i].k == k]
+                texts = [queries[i].text.strip() for i in part]
+                ranks = self.rank(vec[[row[i] for i in part]], texts, k)
+                for i, text, ranked in zip(part, texts, ranks, strict=True):
+                    words = (self.lexical.matched(queries[i].text, [r.row for r in ranked])
+                             if self.lexical is not None else [[] for _ in ranked])
+                    out[i] = SarResult(text, [self._hit(r, w) for r, w in zip(ranked, words,
+                                                                               strict=True)],
+                                       neighbours[row[i]], known[row[i]])
+        assert all(r is not None for r in out)  # each query answered or refused above
+        return [r for r in out if r is not None]
+
+    def _hit(self, ranked: Ranked, words: list[str]) -> SarHit:
+        """A ranked clip with what explains it: caption, motion, neighbours, the query's
+        words its document holds."""
+        r = ranked.row
+        key = self.inputs.keys["clip"][r]
+        info = self.texts.clips.get(key, {})
+        motion = tuple((str(m["name"]), float(m.get("score") or 0.0))
+                       for m in info.get("motion") or [])
+        return SarHit(key, ranked.score, str(info.get("caption") or ""),
+                      str(info.get("uri") or ""), motion,
+                      tuple(self._neighbour(nt, row, a) for nt, row, a in self._clip_explain[r]),
+                      self._motion[r], ranked.terms, tuple(words))
 
     def references(self, text: str, product_id: str | None, k: int) -> list[Any]:
         """The generation front end's reference source: `Reference`s, best first."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,8 @@ def service_of(request: Request) -> Service:
 def health(request: Request) -> dict[str, Any]:
     """Liveness, and which store this server serves (the CLI checks it before forwarding)."""
     service = service_of(request)
-    return {"ok": True, "store": service.identity, "public": service.public}
+    return {"ok": True, "store": service.identity, "public": service.public,
+            "retrieval": service.batcher.stats()}
 
 
 # -- retrieval -------------------------------------------------------------------------------
@@ -70,19 +70,17 @@ class RetrieveRequest(BaseModel):
 
 
 def retrieve_result(service: Service, body: RetrieveRequest) -> dict[str, Any]:
-    """What `kdcvg sar retrieve --json` prints, with `timing.retrieve_ms` (no wall time)."""
-    from kdcvg.retrieval.retrieve import result_dict
+    """What `kdcvg sar retrieve --json` prints, with `timing.retrieve_ms` (no wall time):
+    the time of the retrieval that answered it, shared with the requests batched with it."""
+    from kdcvg.retrieval.retrieve import SarQuery, result_dict
 
     text = check_text("text", body.text, multiline=False)
     product = check_id("product", body.product) if body.product is not None else None
     category = (check_text("category", body.category, multiline=False)
                 if body.category is not None else None)
-    retriever = service.retriever()
-    with service.search_lock:
-        started = time.perf_counter()
-        result = retriever.retrieve(text, product, category, body.k)
-        retrieve_ms = (time.perf_counter() - started) * 1000
-    return result_dict(result) | {"timing": {"retrieve_ms": round(retrieve_ms, 3)}}
+    answer = service.batcher.retrieve(service.retriever(), SarQuery(text, product, category,
+                                                                    body.k))
+    return result_dict(answer.result) | {"timing": {"retrieve_ms": round(answer.retrieve_ms, 3)}}
 
 
 @router.post("/retrieve")

@@ -1,7 +1,8 @@
 """`kdcvg serve`: run the warm server for one store in the foreground (Ctrl-C stops it).
 
-Only typer is imported at module level (the root CLI imports this module for its
-help); uvicorn, FastAPI and the store start inside the command.
+Only typer and the batcher's defaults (standard library only) are imported at module
+level (the root CLI imports this module for its help); uvicorn, FastAPI and the store
+start inside the command.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 
 from kdcvg.graph.cli_common import DbOption, Neo4jOption
+from kdcvg.serve.batcher import BATCH_WAIT_MS, MAX_BATCH
 
 DEFAULT_PORT = 8765
 
@@ -74,6 +76,13 @@ def serve(
                                       help="TCP port (0: any free port).")] = DEFAULT_PORT,
     threads: Annotated[int, typer.Option("--threads", min=1, max=256,
                                          help="Torch/FAISS threads for retrieval.")] = 1,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, max=1024,
+                                           help="Retrieval requests answered together at most "
+                                           "(one MiniLM call, one index search); 1: one at "
+                                           "a time.")] = MAX_BATCH,
+    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", min=0.0, max=1000.0,
+                                                 help="How long a retrieval waits for others "
+                                                 "to batch with, in ms.")] = BATCH_WAIT_MS,
 ) -> None:
     """Serve the store over HTTP with everything warm: the JSON API (/docs) and the web page (/).
 
@@ -83,7 +92,8 @@ def serve(
     `generate ad|batch` on the same store send their work to it. Writes need the
     token in `<store folder>/serve.token` (owner-only, never printed). Ctrl-C or
     SIGTERM stops it: the running generation job ends after its current ad (the rest
-    stay queued for the next start), the database closes.
+    stay queued for the next start), the database closes. Retrieval requests that
+    arrive together are answered by one batched retrieval (`--max-batch`, `--batch-wait-ms`).
     """
     import uvicorn
 
@@ -101,7 +111,8 @@ def serve(
     try:
         with open_store(config) as store:
             token = load_or_create_token(config.home)
-            service = Service(store, token, public=not is_loopback(host), config=config)
+            service = Service(store, token, public=not is_loopback(host), config=config,
+                              max_batch=max_batch, batch_wait_ms=batch_wait_ms)
             service.ads_root.mkdir(parents=True, exist_ok=True)
             try:
                 service.retriever()  # MiniLM, the model and its index, before the first request

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kdcvg.graph.server import make_owner_only_folder
 from kdcvg.remote import TOKEN_NAME, store_identity
+from kdcvg.serve.batcher import BATCH_WAIT_MS, MAX_BATCH, RetrieveBatcher
 
 if TYPE_CHECKING:
     from kdcvg.config import StoreConfig
@@ -62,15 +63,19 @@ class Service:
             None: a store made by hand (tests), named by its database.
         outside_check_s: on a Neo4j store, seconds between checks for writes made by
             other processes (an embedded store's folder lock keeps them out).
+        max_batch, batch_wait_ms: how `/api/retrieve` requests are gathered into one
+            retrieval (`kdcvg.serve.batcher`; 1 answers them one at a time).
 
     Attributes:
         identity: the store's name across processes (`kdcvg.remote.store_identity`).
         jobs: the generation job queue (`kdcvg.serve.jobs.JobQueue`), made on first use.
+        batcher: the retrieval worker that answers `/api/retrieve` in micro-batches.
     """
 
     def __init__(self, store: Store, token: str, public: bool = False,
                  config: StoreConfig | None = None,
-                 outside_check_s: float = OUTSIDE_CHECK_S) -> None:
+                 outside_check_s: float = OUTSIDE_CHECK_S, max_batch: int = MAX_BATCH,
+                 batch_wait_ms: float = BATCH_WAIT_MS) -> None:
         self.store = store
         self.home = store.home
         self.ads_root = store.home / ADS_NAME
@@ -87,7 +92,7 @@ class Service:
         self._outside: tuple[Any, ...] = ()
         self._outside_at = 0.0
         self._jobs: JobQueue | None = None
-        self.search_lock = threading.Lock()  # one retrieval at a time (torch, MiniLM)
+        self.batcher = RetrieveBatcher(max_batch, batch_wait_ms)
         self._rebuild = threading.Lock()  # one retriever rebuild at a time
 
     def token_matches(self, presented: str | None) -> bool:
@@ -111,7 +116,9 @@ class Service:
             return self._jobs
 
     def close(self) -> None:
-        """Stop the job queue: the running job finishes its current ad, the rest stay queued."""
+        """Stop the retrieval worker (queued requests are answered first) and the job queue:
+        the running job finishes its current ad, the rest stay queued."""
+        self.batcher.stop()
         with self._lock:
             jobs, self._jobs = self._jobs, None
         if jobs is not None:

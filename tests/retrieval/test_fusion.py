@@ -63,7 +63,9 @@ def test_documents_hold_captions_and_linked_selling_points():
     index = LexicalIndex(docs)
     scores = index.normalised(["dishwasher kettle"])
     assert scores[0, 1] == 1.0 and scores[0, 0] == 0.0
-    assert index.matched("Is the kettle dishwasher-safe?", 1) == ["kettle", "dishwasher", "safe"]
+    assert index.matched("Is the kettle dishwasher-safe?", [1, 0]) == [
+        ["kettle", "dishwasher", "safe"], []]
+    assert index.matched("kettle", []) == []
 
 
 def test_weights_survive_save_and_load(trained, tmp_path):

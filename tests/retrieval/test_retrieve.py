@@ -156,3 +156,57 @@ def test_the_index_inner_product_is_the_score(embedder):
     for i, text in enumerate(new):
         assert ret.retrieve(text).known_selling_point is None
         assert torch.allclose(ranked(text), expected[i], atol=1e-4)
+
+
+def _same(a, b):
+    """Two results equal: query, known id, neighbours, clips in order, scores to 1e-5."""
+    assert (a.query, a.known_selling_point) == (b.query, b.known_selling_point)
+    assert [(n.node_type, n.key) for n in a.query_neighbours] == \
+        [(n.node_type, n.key) for n in b.query_neighbours]
+    assert [h.clip_id for h in a.hits] == [h.clip_id for h in b.hits]
+    assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits], abs=1e-5)
+    assert [h.matched_words for h in a.hits] == [h.matched_words for h in b.hits]
+
+
+@pytest.mark.parametrize("rated", [False, True], ids=["plain", "feedback"])
+def test_retrieve_many_answers_each_as_retrieve_and_a_bad_one_fails_alone(
+        trained, demo_graph, embedder, rated):
+    """The server's micro-batch: known and new texts, products, a category and several k
+    in one call give what `retrieve` gives one at a time; bad queries fail alone, with
+    `retrieve`'s message."""
+    from dataclasses import replace
+
+    import numpy as np
+    from conftest import catalogue_texts
+
+    from kdcvg.retrieval.retrieve import SarQuery
+
+    model, prior = trained[1], None
+    if rated:  # the feedback term makes the search go deeper (`prior.rerank`)
+        prior = np.zeros(len(demo_graph[1]["clip"]), dtype=np.float32)
+        prior[[3, 17]] = [1.0, -0.5]
+        model = replace(model, prior_weight=5.0)
+    ret = SarRetriever(model, *demo_graph, catalogue_texts(), embedder, prior=prior)
+    category = ret.inputs.keys["category"][0]
+    queries = [SarQuery("Razor-sharp Japanese steel slices tomatoes paper thin.", k=3),
+               SarQuery("crunchy", "no-such-product"),
+               SarQuery("earbuds that block out traffic noise on the subway", "pulse-earbuds", k=5),
+               SarQuery("   "),
+               SarQuery("Chips tumble into a bowl with a loud crunch", "crunch-chips"),
+               SarQuery("a quiet kitchen gadget", None, category, k=33),
+               SarQuery("cold", k=0),
+               SarQuery("crunchy", None, "no-such-category"),
+               SarQuery("keeps drinks cold for hours", k=3)]
+    many = ret.retrieve_many(queries)
+    assert len(many) == len(queries)
+    for q, got in zip(queries, many, strict=True):
+        try:
+            alone = ret.retrieve(q.text, q.product, q.category, q.k)
+        except RetrievalError as e:
+            assert isinstance(got, RetrievalError) and str(got) == str(e)
+        else:
+            assert not isinstance(got, RetrievalError), got
+            _same(got, alone)
+    refused = [str(r) for r in many if isinstance(r, RetrievalError)]
+    assert len(refused) == 4 and refused[2] == "k must be at least 1, got 0"
+    assert ret.retrieve_many([]) == []

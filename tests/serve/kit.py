@@ -1,4 +1,5 @@
-"""Real material for the serve tests: a trained store, and `kdcvg serve` in a subprocess.
+"""Real material for the serve tests: a trained store, `kdcvg serve` in a subprocess, and
+an application served by uvicorn in a thread (`serving`).
 
 The store is a database of the session's embedded graph server (`graph_server`),
 holding the demo catalogue with its clips (`tests.retrieval.graphs.load_demo`) and
@@ -12,10 +13,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,3 +115,25 @@ def start_server(trained: TrainedStore, log: Path, extra: list[str] | None = Non
     proc.kill()
     raise AssertionError(f"kdcvg serve did not come up in {timeout} s:\n"
                          f"{log.read_text(errors='replace')}")
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """uvicorn on a free loopback port in a thread; its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()

@@ -37,8 +37,10 @@ def client(service: Any) -> Any:
 
 
 def test_reads_answer_json(client, service):
-    assert client.get("/api/health").json() == {"ok": True, "store": service.identity,
-                                                "public": False}
+    assert client.get("/api/health").json() == {
+        "ok": True, "store": service.identity, "public": False,
+        "retrieval": {"max_batch": 32, "wait_ms": 2.0, "batches": 0, "requests": 0,
+                      "largest": 0}}
     stats = client.get("/api/stats").json()
     assert stats["nodes"]["Clip"]["nodes"] == 4 and stats["relationships"]["EXPRESSES"] == 4
     names = {q["name"] for q in client.get("/api/queries").json()}

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ import numpy as np
 import pytest
 
 from kdcvg.demo import catalog as cat
+from tests.serve.kit import serving
 
 GAP = "sp-web-gap"
 GAP_TEXT = "Stays sharp through a year of daily chopping."
@@ -68,28 +66,6 @@ def _load(store: Any, embedder: Any, footage: Path, home: Path) -> None:
     write_batch(store, batch, embedder)
 
 
-@contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    """uvicorn on a free loopback port in a thread; its base URL."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
-
-
 def _app(store: Any, public: bool = False) -> tuple[Any, Any]:
     from kdcvg.serve.app import create_app
     from kdcvg.serve.state import Service, load_or_create_token
@@ -106,7 +82,7 @@ def served(store: Any, embedder: Any, tmp_path: Path) -> Iterator[Served]:
     _load(store, embedder, tmp_path / "footage", store.home)
     train_sar(store, store.home, epochs=4, ppo_steps=0, rl="none")
     app, service = _app(store)
-    with _serving(app) as url:
+    with serving(app) as url:
         yield Served(url, service, store, tmp_path / "footage")
 
 
@@ -286,7 +262,7 @@ def test_a_product_lists_its_selling_points(store: Any, embedder: Any, tmp_path:
     store.home = tmp_path / "home"
     _load(store, embedder, tmp_path / "footage", store.home)
     app, _ = _app(store)
-    with _serving(app) as url:
+    with serving(app) as url:
         html = httpx.get(url + "/", params={"product": "edge-knife"}).text
         no_model = httpx.get(url + "/", params={"q": KNOWN})
     links = [a["href"] for _, a, _ in _Page(html).found if a.get("href", "").startswith("/?q=")]
@@ -301,7 +277,7 @@ def test_named_queries_as_forms(store: Any, embedder: Any, tmp_path: Path) -> No
     store.home = tmp_path / "home"
     _load(store, embedder, tmp_path / "footage", store.home)
     app, _ = _app(store)
-    with _serving(app) as url:
+    with serving(app) as url:
         forms = _Page(httpx.get(url + "/queries").text)
         rows = httpx.get(url + "/queries/selling_points_of_product",
                          params={"product": "edge-knife"})
@@ -352,7 +328,7 @@ def test_media_routes_send_only_the_files_the_graph_names(
         batch.add_node("Clip", row)
     write_batch(store, batch, embedder)
     app, _ = _app(store)
-    with _serving(app) as url:
+    with serving(app) as url:
         def get(path: str) -> httpx.Response:
             return httpx.get(url + path)
 
@@ -399,7 +375,7 @@ def _fake_batch(ads: Path) -> None:
 def test_ads_page_links_the_report_and_files(store: Any, tmp_path: Path) -> None:
     store.home = tmp_path / "home"
     app, service = _app(store)
-    with _serving(app) as url:
+    with serving(app) as url:
         empty = httpx.get(url + "/ads").text
         _fake_batch(service.ads_root)
         page = httpx.get(url + "/ads")
@@ -423,7 +399,7 @@ def test_ads_page_links_the_report_and_files(store: Any, tmp_path: Path) -> None
 def test_a_public_server_shows_nothing_without_the_token(store: Any, tmp_path: Path) -> None:
     store.home = tmp_path / "home"
     app, service = _app(store, public=True)
-    with _serving(app) as url:
+    with serving(app) as url:
         locked = httpx.get(url + "/queries")
         wrong = httpx.post(url + "/token", data={"token": "nope", "next": "/queries"})
         with httpx.Client(base_url=url) as client:
