@@ -3,6 +3,8 @@
     HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py   # 100k clips, 200k selling points
     HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py --scale 0.05
     HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py --epoch-steps 10  # time 10 steps only
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py --sar-train     # a whole `sar train`
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval.py --sar-train --scale 4 --sar-epochs 4
 
 Supervised training and PPO run on sampled neighbourhoods above 20k nodes
 (`kdcvg.retrieval.sampling`); the epoch is a real full epoch unless `--epoch-steps` asks
@@ -69,7 +71,8 @@ def rss_mib() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
-def sar_train(data, ids, captions: list[str], sp_texts: list[str]) -> None:  # noqa: ANN001
+def sar_train(data, ids, captions: list[str], sp_texts: list[str],  # noqa: ANN001
+              epochs: int | None) -> None:
     """What `kdcvg sar train` runs after the export, timed per epoch and stage."""
     from kdcvg.retrieval.pipeline import fit, make_config
 
@@ -81,7 +84,8 @@ def sar_train(data, ids, captions: list[str], sp_texts: list[str]) -> None:  # n
               f"RSS {marks[-1][3]:.0f} MiB", flush=True)
 
     started = time.perf_counter()
-    _, final = fit(data, ids, captions, make_config(), progress=progress, sp_texts=sp_texts)
+    _, final = fit(data, ids, captions, make_config(epochs), progress=progress,
+                   sp_texts=sp_texts)
     total = time.perf_counter() - started
     sup = final.reports[0]["metrics"]
     # between two epoch ends: the steps and a validation pass (the first epoch's time would
@@ -120,6 +124,9 @@ def main() -> None:
                         help="time a whole `sar train` (`pipeline.fit`, default config: "
                              "supervised stage, fusion fit, PPO) with per-epoch time and "
                              "memory, instead of the stage-by-stage timings and latencies")
+    parser.add_argument("--sar-epochs", type=int, default=None,
+                        help="supervised epochs of --sar-train (default: sar train's); 4 runs "
+                             "two probe and two attention epochs, whole ones")
     args = parser.parse_args()
     import tempfile
     from pathlib import Path
@@ -140,13 +147,15 @@ def main() -> None:
     n_clip, n_sp = int(100_000 * args.scale), int(200_000 * args.scale)
     t = time.perf_counter()
     data, ids = synthetic(n_clip, n_sp)
+    if args.sar_train:  # `fit` builds its own inputs: a second copy would count in the peak
+        print(f"graph: {n_clip} clips, {n_sp} selling points", flush=True)
+        captions = [f"clip {i} caption {i % 97} tone {i % 13}" for i in range(n_clip)]
+        sar_train(data, ids, captions, [f"selling point {i}" for i in range(n_sp)],
+                  args.sar_epochs)
+        return
     inputs = build_inputs(data, ids, knn=5)
     print(f"graph: {n_clip} clips, {n_sp} selling points; inputs (kNN edges) built in "
           f"{time.perf_counter() - t:.1f}s")
-    if args.sar_train:
-        captions = [f"clip {i} caption {i % 97} tone {i % 13}" for i in range(n_clip)]
-        sar_train(data, ids, captions, [f"selling point {i}" for i in range(n_sp)])
-        return
     config = SarConfig()
     torch.manual_seed(0)
     enc = SCGAT(inputs.in_channels, message_edge_types(), config.encoder)
