@@ -92,6 +92,11 @@ class GraphInputs:
     def in_channels(self) -> dict[str, int]:
         return {nt: int(v.shape[1]) for nt, v in self.x.items()}
 
+    @property
+    def num_nodes(self) -> dict[str, int]:
+        """Rows per node type."""
+        return {nt: int(v.shape[0]) for nt, v in self.x.items()}
+
     def index_of(self, node_type: str) -> dict[str, int]:
         return {k: i for i, k in enumerate(self.keys[node_type])}
 

@@ -45,7 +45,7 @@ Progress = Callable[[str, int, int, str], None]  # (stage, done, total, summary)
 def threads_for(inputs: GraphInputs) -> Iterator[None]:
     """One torch thread while working on a small graph, restored afterwards."""
     before = torch.get_num_threads()
-    if _nodes(inputs) < SMALL_GRAPH:
+    if sum(inputs.num_nodes.values()) < SMALL_GRAPH:
         torch.set_num_threads(1)
     try:
         yield
@@ -123,13 +123,10 @@ def _fusion(encoder: SCGAT, inputs: GraphInputs, captions: list[str],
     if sp_texts is None or not config.fusion.enabled:
         return None
     _, val_sp = split_selling_points(inputs, config.train.val_fraction, config.train.seed)
-    if _nodes(inputs) > config.train.sample_above:  # as the supervised stage validates
+    if sum(inputs.num_nodes.values()) > config.train.sample_above:  # as the supervised stage validates
         val_sp = validation_sample(val_sp, config.train.seed)
     return fit_fusion(encoder, inputs, captions, sp_texts, val_sp, config.fusion)
 
-
-def _nodes(inputs: GraphInputs) -> int:
-    return sum(int(x.shape[0]) for x in inputs.x.values())
 
 
 def _fusion_reports(fused: FusionWeights | None, config: SarConfig) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ class SCGATExtractor(BaseFeaturesExtractor):
         self._inputs = inputs
         self._links = GraphContext.of(inputs, hidden)
         self._cache: tuple[tuple[int, ...], GraphContext] | None = None
-        num = {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
+        num = inputs.num_nodes
         # large graphs: each batch runs on its neighbourhood, truncated deterministically
         # (no random sampling) so rollouts and updates evaluate the same function
         self._sampler = (NeighbourSampler(self._links.edges, num, fanout, encoder.config.layers)
@@ -334,7 +334,7 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     term = FeedbackTerm(clip_prior, unit, config.prior_weight, config.prior_gain)
     clip_reward = prior_reward(clip_prior)
     env, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)
-    num = {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
+    num = inputs.num_nodes
     large = sum(num.values()) > config.sample_above
     val = validation_set(inputs, val_sp, positives(inputs), split_seed, NeighbourSampler(
         drop_links(inputs, val_hidden), num, config.fanout, model.config.layers)
@@ -403,8 +403,9 @@ def train_rl(model: SCGAT, inputs: GraphInputs, captions: list[str], config: RlC
     final = objectives()
     kept = not config.select or int(best["step"]) > 0
     # back at the stage's start (nothing kept), the pools would be the same (and CIDEr costs)
-    after = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)[0] \
-        if kept else env
+    after = env
+    if kept:
+        after, _ = build_env(model, inputs, captions, config, train_sp, hidden, feedback, term)
     report = {f"val_{k}": v for k, v in metrics.items()}
     report["val_loss_before"] = first["loss"]
     report["val_loss_last"] = last["loss"]

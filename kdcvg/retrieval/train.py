@@ -239,10 +239,6 @@ def _candidates(inputs: GraphInputs, batch: list[int], pos: dict[int, list[int]]
     return torch.tensor(sorted(cands), dtype=torch.long)
 
 
-def _num_nodes(inputs: GraphInputs) -> dict[str, int]:
-    return {nt: int(v.shape[0]) for nt, v in inputs.x.items()}
-
-
 def _optimizer(model: SCGAT, config: TrainConfig, attention: bool) -> torch.optim.Optimizer:
     """AdamW over the score's mixture scalars, and over the attention network when asked.
 
@@ -278,10 +274,10 @@ def train_supervised(model: SCGAT, inputs: GraphInputs, config: TrainConfig,
     val_hidden[val_sp] = True
     opt = _optimizer(model, config, attention=False)
     phase_end = 0  # the last epoch of the mixture phase, once it has ended
-    large = sum(int(v.shape[0]) for v in inputs.x.values()) > config.sample_above
+    large = sum(inputs.num_nodes.values()) > config.sample_above
     # each step encodes its batch's computation graph only: all of it on a small graph
     # (exact), at most `fanout` in-edges per node and hop on a large one
-    sampler = NeighbourSampler(drop_links(inputs, val_hidden), _num_nodes(inputs),
+    sampler = NeighbourSampler(drop_links(inputs, val_hidden), inputs.num_nodes,
                                config.fanout if large else None, model.config.layers)
     val = validation_set(inputs, val_sp, pos, config.seed, sampler if large else None)
 
