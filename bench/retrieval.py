@@ -90,10 +90,10 @@ def sar_train(data, ids, captions: list[str], sp_texts: list[str],  # noqa: ANN0
     sup = final.reports[0]["metrics"]
     # between two epoch ends: the steps and a validation pass (the first epoch's time would
     # include building the inputs)
-    epochs = [(b[2] - a[2]) for a, b in zip(marks, marks[1:], strict=False)
-              if a[0] == b[0] == "supervised"]
+    seconds = [(b[2] - a[2]) for a, b in zip(marks, marks[1:], strict=False)
+               if a[0] == b[0] == "supervised"]
     probe = int(sup["mixture_epochs"]) - 1
-    for name, part in (("probe", epochs[:probe]), ("attention", epochs[probe:])):
+    for name, part in (("probe", seconds[:probe]), ("attention", seconds[probe:])):
         if part:
             print(f"supervised {name} phase: {len(part)} epochs, {np.mean(part):.1f}s per epoch "
                   f"(min {min(part):.1f}, max {max(part):.1f}; steps + a validation pass)")
