@@ -35,6 +35,7 @@ from torch import Tensor
 from kdcvg.retrieval.config import FusionConfig
 from kdcvg.retrieval.encoder import SCGAT, GraphContext
 from kdcvg.retrieval.features import EXPRESSES, GraphInputs, query_edges
+from kdcvg.retrieval.index import top_k
 from kdcvg.retrieval.train import StageReport, positives
 
 TERMS = ("scgat", "lexical")  # the fused score's terms, in feature order
@@ -255,10 +256,7 @@ def fit_fusion(model: SCGAT, inputs: GraphInputs, captions: list[str], sp_texts:
             queries = model.encode_queries(ctx, inputs.text["selling_point"][rows], qe)
             scores = model.score(model.query_vectors(queries), clips).numpy()  # (n, N_clip)
             d = min(config.depth, scores.shape[1])
-            # the best d in order without sorting every clip (an int64 copy of the scores)
-            part = np.argpartition(-scores, d - 1, axis=1)[:, :d]
-            order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-            top = np.take_along_axis(part, order, axis=1)
+            top = top_k(scores, d)[1]  # by partition: no full sort of every clip
             lex = lexical.normalised([sp_texts[s] for s in rows.tolist()])
             batch += candidate_features(top, lex, config.depth, _rows_of(scores))
     fitted = fit_weights(batch, [pos[s] for s in val_sp], config)

@@ -81,7 +81,7 @@ class ClipIndex:
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         k = min(k, max(self.size, 1))
         if self.kind == "flat" and self.size and q.shape[0] <= FLAT_BATCH:
-            return _top_k(q @ self._stored().T, k)  # (Q, N) scores
+            return top_k(q @ self._stored().T, k)  # (Q, N) scores
         scores, rows = self._index.search(q, k)
         return scores, rows
 
@@ -154,7 +154,7 @@ def _trained_ivf(vectors: np.ndarray) -> Any:
     return index
 
 
-def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(Q, k) the best `scores` (Q, N) of each row and their columns, best first; equal
     scores in column order."""
     n = scores.shape[1]
